@@ -1,0 +1,56 @@
+/**
+ * The admin socket's protocol: one JSON request line, one JSON response line.
+ * Found from the run dir alone, outside every container directory, under a name
+ * no container can have (container names are DNS-1123 labels: no leading dot).
+ */
+import { join } from 'node:path';
+
+export const ADMIN_DIR = '.fdstore';
+export const ADMIN_SOCKET = 'admin.sock';
+
+export function adminSocketPath(runDir: string): string {
+  return join(runDir, ADMIN_DIR, ADMIN_SOCKET);
+}
+
+export type AdminRequest = { op: 'ls'; container?: string } | { op: 'clean'; container: string };
+
+export interface ContainerStatus {
+  name: string;
+  count: number;
+  max: number;
+  state: string;
+  status: string | null;
+  errno: number | null;
+  mainPid: number | null;
+  notifyAccess: string;
+  preserve: string;
+  /** Milliseconds until the watchdog deadline; null when no watchdog runs. */
+  watchdogDeadlineInMs: number | null;
+  live: boolean;
+  liveReason: string;
+  restores: number;
+  starts: number;
+}
+
+export interface FdRow {
+  container: string;
+  fdname: string;
+  type: string;
+  inodeType: string;
+  dev: string;
+  inode: number;
+  rdev: string | null;
+  path: string;
+  address: string;
+  peer: string;
+  flags: string;
+  poll: boolean;
+}
+
+export type AdminResponse =
+  | { ok: true; containers: ContainerStatus[]; fds: FdRow[] }
+  | { ok: true; closed: number }
+  | { ok: false; error: string; code: string };
+
+/** Requests and responses are small; a bigger line is hostile or a bug. */
+export const ADMIN_REQUEST_MAX_BYTES = 4096;

@@ -1,0 +1,93 @@
+/**
+ * The admin socket (`fdstore ls`, `fdstore clean`). Only the agent's own uid may
+ * talk to it (SO_PEERCRED): apps share the PID namespace and could otherwise
+ * list or empty other containers' stores.
+ */
+import { Socket } from 'node:net';
+import type { Kernel, PollHandle } from '../agent/kernel.js';
+import { mustFd } from '../agent/errors.js';
+import type { Logger } from '../log/log.js';
+import { ADMIN_REQUEST_MAX_BYTES, type AdminRequest, type AdminResponse } from './protocol.js';
+
+const ADMIN_BACKLOG = 16;
+/** A client that sends no full request line in this time is cut off. */
+const ADMIN_CLIENT_TIMEOUT_MS = 5000;
+
+export class AdminServer {
+  private handle: PollHandle | null = null;
+  private readonly fd: number;
+  private readonly clients = new Set<Socket>();
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly log: Logger,
+    readonly path: string,
+    private readonly allowedUid: number,
+    private readonly handler: (req: AdminRequest) => AdminResponse,
+  ) {
+    this.fd = mustFd(kernel.streamListen(path, ADMIN_BACKLOG), 'bind', path);
+  }
+
+  start(): void {
+    this.handle = this.kernel.pollStart(this.fd, 1, () => this.acceptAll());
+  }
+
+  close(): void {
+    if (this.handle) this.kernel.pollStop(this.handle);
+    this.handle = null;
+    this.kernel.close(this.fd);
+    for (const c of this.clients) c.destroy();
+  }
+
+  private acceptAll(): void {
+    for (;;) {
+      const a = this.kernel.accept(this.fd);
+      if (a === null) return;
+      if (typeof a === 'number') {
+        this.log.warning('admin accept failed', { errno: -a });
+        return;
+      }
+      if (a.pidfd >= 0) this.kernel.close(a.pidfd);
+      if (a.uid !== this.allowedUid) {
+        this.log.warning('admin connection refused', { uid: a.uid, pid: a.pid, reason: 'uid differs from the agent' });
+        this.kernel.close(a.fd);
+        continue;
+      }
+      this.serve(new Socket({ fd: a.fd, readable: true, writable: true }));
+    }
+  }
+
+  private serve(sock: Socket): void {
+    this.clients.add(sock);
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.setTimeout(ADMIN_CLIENT_TIMEOUT_MS, () => sock.destroy());
+    sock.on('close', () => this.clients.delete(sock));
+    sock.on('error', () => sock.destroy());
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) {
+        if (buf.length > ADMIN_REQUEST_MAX_BYTES) sock.destroy();
+        return;
+      }
+      sock.removeAllListeners('data');
+      sock.end(JSON.stringify(this.answer(buf.slice(0, nl))) + '\n');
+    });
+  }
+
+  private answer(line: string): AdminResponse {
+    let req: AdminRequest;
+    try {
+      req = JSON.parse(line) as AdminRequest;
+    } catch {
+      return { ok: false, error: 'request is not JSON', code: 'EINVAL' };
+    }
+    try {
+      return this.handler(req);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      return { ok: false, error: err.message, code: err.code ?? 'EFAIL' };
+    }
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The agent: one Container per app container, each with its notify socket and
+ * fd store, one epoll set reporting hang-ups of stored fds, and the admin socket.
+ * Built and started by cli/agent.ts; every dependency is passed in.
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AdminServer } from '../admin/server.js';
+import { adminSocketPath, ADMIN_DIR, type AdminRequest, type AdminResponse, type FdRow } from '../admin/protocol.js';
+import type { ContainerConfig } from '../config/types.js';
+import type { Logger } from '../log/log.js';
+import { NotifyServer, type NotifyDeps } from '../notify/server.js';
+import { accessMode, devString, fdType, inodeType } from '../store/describe.js';
+import type { StoreOps } from '../store/store.js';
+import { Container } from './container.js';
+import { mustFd, SysError } from './errors.js';
+import type { Kernel, PollHandle } from './kernel.js';
+import type { Observer } from './observer.js';
+import type { Procs } from './procs.js';
+import type { DedupeMethod } from '../native/binding.js';
+
+/** Longest AF_UNIX path: sun_path is 108 bytes including the terminating NUL. */
+export const SUN_PATH_MAX = 107;
+/** epoll events read per call. */
+const EPOLL_BATCH = 256;
+
+export interface AgentDeps {
+  kernel: Kernel;
+  log: Logger;
+  obs: Observer;
+  procs: Procs;
+  nowMs(): number;
+  runDir: string;
+  configs: ContainerConfig[];
+  dedupe: DedupeMethod;
+  uid: number;
+}
+
+export class Agent {
+  readonly containers = new Map<string, Container>();
+  private readonly notify = new Map<string, NotifyServer>();
+  private admin: AdminServer | null = null;
+  private epfd = -1;
+  private epollHandle: PollHandle | null = null;
+  private lastId = 0;
+  private stopped = false;
+
+  constructor(private readonly d: AgentDeps) {
+    for (const cfg of d.configs) checkPaths(d.runDir, cfg.name);
+    checkPathFits(adminSocketPath(d.runDir));
+  }
+
+  /** Bind every socket, then serve. Throws (nothing left open) if any bind fails. */
+  start(): void {
+    const { kernel, runDir } = this.d;
+    try {
+      mkdirSync(runDir, { recursive: true, mode: 0o755 });
+      this.epfd = mustFd(kernel.epollCreate(), 'epoll_create1');
+      const ops = this.storeOps();
+      for (const cfg of this.d.configs) {
+        const c = new Container(cfg, ops, this.d.nowMs());
+        this.containers.set(cfg.name, c);
+        const dir = join(runDir, cfg.name);
+        // Never delete and recreate: a subPath mount keeps pointing at the old directory.
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        const server = NotifyServer.bind(this.notifyDeps(), c, join(dir, 'notify'));
+        this.notify.set(cfg.name, server);
+        // Apps run as any uid; connecting to a socket file needs write permission on it.
+        chmodSync(server.path, 0o666);
+      }
+      const adminDir = join(runDir, ADMIN_DIR);
+      mkdirSync(adminDir, { recursive: true, mode: 0o700 });
+      this.admin = new AdminServer(kernel, this.d.log, adminSocketPath(runDir), this.d.uid, (r) => this.adminRequest(r));
+      this.epollHandle = kernel.pollStart(this.epfd, 1, () => this.onHangups());
+      for (const s of this.notify.values()) s.start();
+      this.admin.start();
+    } catch (e) {
+      this.stop('start failed');
+      throw e;
+    }
+  }
+
+  /** Close every socket and every stored fd. Idempotent. */
+  stop(why: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const s of this.notify.values()) s.close();
+    this.notify.clear();
+    this.admin?.close();
+    this.admin = null;
+    for (const c of this.containers.values()) {
+      const n = c.store.clear();
+      if (n > 0) this.d.obs.dropped(c.name, 'released', n, { why });
+    }
+    if (this.epollHandle) this.d.kernel.pollStop(this.epollHandle);
+    if (this.epfd >= 0) this.d.kernel.close(this.epfd);
+    this.epfd = -1;
+  }
+
+  /** Empty one store (`fdstore clean`, systemctl clean --what=fdstore). */
+  clean(name: string): number {
+    const c = this.mustContainer(name);
+    const n = c.store.clear();
+    if (n > 0) this.d.obs.dropped(name, 'removed', n, { by: 'clean' });
+    return n;
+  }
+
+  describe(only?: string): AdminResponse {
+    const list = only === undefined ? [...this.containers.values()] : [this.mustContainer(only)];
+    const now = this.d.nowMs();
+    const fds: FdRow[] = [];
+    const containers = list.map((c) => {
+      for (const e of c.store.list()) {
+        const info = this.d.kernel.fdInfo(e.fd);
+        if (typeof info === 'number') continue; // F3.33: entries failing fstat are skipped
+        fds.push({
+          container: c.name,
+          fdname: e.name,
+          type: fdType(info),
+          inodeType: inodeType(info.mode),
+          dev: devString(info.dev),
+          inode: info.ino,
+          rdev: info.rdev === 0 ? null : devString(info.rdev),
+          path: info.path,
+          address: info.localAddress,
+          peer: info.peerAddress,
+          flags: accessMode(info.flags),
+          poll: e.poll,
+        });
+      }
+      const live = c.run.liveness();
+      return {
+        name: c.name,
+        count: c.store.size,
+        max: c.store.max,
+        state: c.run.phase,
+        status: c.run.status,
+        errno: c.run.errno,
+        mainPid: c.run.mainPid,
+        notifyAccess: c.notifyAccess(),
+        preserve: c.config.preserve,
+        watchdogDeadlineInMs: c.run.watchdogDeadlineMs === null ? null : Math.max(0, Math.round(c.run.watchdogDeadlineMs - now)),
+        live: live.ok,
+        liveReason: live.reason,
+        restores: c.restores,
+        starts: c.starts,
+      };
+    });
+    return { ok: true, containers, fds };
+  }
+
+  private adminRequest(r: AdminRequest): AdminResponse {
+    switch (r.op) {
+      case 'ls':
+        return this.describe(r.container);
+      case 'clean':
+        return { ok: true, closed: this.clean(r.container) };
+      default:
+        return { ok: false, error: 'unknown op', code: 'EINVAL' };
+    }
+  }
+
+  private mustContainer(name: string): Container {
+    const c = this.containers.get(name);
+    if (!c) throw Object.assign(new Error(`no container named ${name}`), { code: 'ENOENT' });
+    return c;
+  }
+
+  /** F3.17: EPOLLHUP/EPOLLERR on stored fds. Keys are store ids, never fd numbers. */
+  private onHangups(): void {
+    for (;;) {
+      const ev = this.d.kernel.epollWait(this.epfd, EPOLL_BATCH);
+      if (typeof ev === 'number') {
+        this.d.log.error('epoll_wait failed', { errno: -ev });
+        return;
+      }
+      for (let i = 0; i < ev.length; i += 2) {
+        const id = ev[i]!;
+        for (const c of this.containers.values()) {
+          if (c.store.hangup(id)) {
+            this.d.obs.dropped(c.name, 'hangup', 1, {});
+            break;
+          }
+        }
+      }
+      if (ev.length < 2 * EPOLL_BATCH) return;
+    }
+  }
+
+  private storeOps(): StoreOps {
+    const k = this.d.kernel;
+    return {
+      sameFile: (a, b) => {
+        const r = k.sameFile(a, b, this.d.dedupe);
+        if (r < 0) throw new SysError('same_fd', -r);
+        return r === 1;
+      },
+      pollAdd: (fd, key) => k.epollAdd(this.epfd, fd, key),
+      pollDel: (fd) => void k.epollDel(this.epfd, fd),
+      close: (fd) => void k.close(fd),
+      nextId: () => ++this.lastId,
+    };
+  }
+
+  private notifyDeps(): NotifyDeps {
+    return { kernel: this.d.kernel, obs: this.d.obs, log: this.d.log, procs: this.d.procs, nowMs: this.d.nowMs };
+  }
+}
+
+function checkPaths(runDir: string, name: string): void {
+  for (const f of ['notify', 'restore']) checkPathFits(join(runDir, name, f));
+}
+
+function checkPathFits(path: string): void {
+  if (Buffer.byteLength(path) > SUN_PATH_MAX) {
+    throw Object.assign(new Error(`socket path ${path} is longer than ${SUN_PATH_MAX} bytes (sun_path): use a shorter --run-dir or container name`), {
+      code: 'ECONFIG',
+    });
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * A container as the agent sees it: its settings, its fd store (lives for the pod)
+ * and its current run (reset on every start). systemd's "unit".
+ */
+import type { ContainerConfig } from '../config/types.js';
+import type { NotifyAccess } from '../notify/values.js';
+import { FdStore, type StoreOps } from '../store/store.js';
+import { Run } from './run.js';
+
+export class Container {
+  readonly store: FdStore;
+  run: Run;
+  private runs = 0;
+  /** Main-process starts observed (launcher connections). */
+  starts = 0;
+  restores = 0;
+  /** Cgroup text of processes seen in this container (restore peers, MAINPID). */
+  cgroup: string | null = null;
+
+  constructor(
+    public config: ContainerConfig,
+    ops: StoreOps,
+    nowMs: number,
+  ) {
+    this.store = new FdStore(config.name, config.fileDescriptorStoreMax, ops);
+    this.run = this.newRun(nowMs);
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** N4.1: the runtime override wins over the configured value. */
+  notifyAccess(): NotifyAccess {
+    return this.run.notifyAccessOverride ?? this.config.notifyAccess;
+  }
+
+  /** A new run: readiness, status and overrides start over (A2.5, N4.6, A2.12). */
+  startRun(nowMs: number, mainPid: number | null): Run {
+    this.run = this.newRun(nowMs);
+    this.run.mainPid = mainPid;
+    return this.run;
+  }
+
+  private newRun(nowMs: number): Run {
+    this.runs++;
+    return new Run(this.runs, nowMs, this.config.watchdogSec, this.config.timeoutStartSec);
+  }
+}

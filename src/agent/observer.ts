@@ -1,0 +1,60 @@
+/**
+ * Everything the agent decides goes through an Observer: the log writes a line,
+ * metrics count. The rules never know which observers exist.
+ */
+import type { Fields, Logger } from '../log/log.js';
+import type { RejectReason } from '../notify/parse.js';
+import type { DropReason } from '../store/store.js';
+import type { RunPhase } from './run.js';
+
+export interface SenderInfo {
+  pid: number;
+  uid: number;
+}
+
+export interface Observer {
+  accepted(container: string): void;
+  rejected(container: string, reason: RejectReason, detail: string, sender?: SenderInfo): void;
+  dropped(container: string, reason: DropReason, count: number, fields: Fields): void;
+  stored(container: string, count: number, fdname: string): void;
+  warn(container: string, msg: string, fields: Fields): void;
+  stateChanged(container: string, phase: RunPhase): void;
+  mainPid(container: string, pid: number): void;
+  watchdogPing(container: string): void;
+  watchdogFailed(container: string, kind: 'timeout' | 'trigger' | 'start_timeout'): void;
+  runStarted(container: string, mainPid: number | null): void;
+  restored(container: string, fds: number, seconds: number): void;
+}
+
+/** Drop reasons systemd logs as warnings; the rest are routine (debug in systemd). */
+const QUIET_DROPS = new Set<DropReason>(['duplicate', 'hangup', 'removed']);
+
+export function logObserver(log: Logger): Observer {
+  return {
+    accepted: () => {},
+    rejected: (container, reason, detail, sender) =>
+      log.warning('notify message dropped', { container, reason, detail, pid: sender?.pid, uid: sender?.uid }),
+    dropped: (container, reason, count, fields) =>
+      (QUIET_DROPS.has(reason) ? log.info : log.warning)('closed fds', { container, reason, count, ...fields }),
+    stored: (container, count, fdname) => log.debug('stored fds', { container, count, fdname }),
+    warn: (container, msg, fields) => log.warning(msg, { container, ...fields }),
+    stateChanged: (container, phase) => log.info('state changed', { container, state: phase }),
+    mainPid: (container, pid) => log.info('main pid set', { container, pid }),
+    watchdogPing: () => {},
+    watchdogFailed: (container, kind) => log.warning('watchdog failure', { container, kind }),
+    runStarted: (container, mainPid) => log.info('run started', { container, mainPid }),
+    restored: (container, fds, seconds) => log.info('restored fds', { container, fds, seconds }),
+  };
+}
+
+/** Send every event to each observer in order. */
+export function fanout(...observers: Observer[]): Observer {
+  const o = {} as Record<keyof Observer, (...a: unknown[]) => void>;
+  const keys = Object.keys(observers[0] ?? {}) as (keyof Observer)[];
+  for (const k of keys) {
+    o[k] = (...args: unknown[]) => {
+      for (const ob of observers) (ob[k] as (...a: unknown[]) => void)(...args);
+    };
+  }
+  return o as unknown as Observer;
+}

@@ -1,0 +1,138 @@
+/**
+ * A container's run: from its start (launcher connects, or agent start) to the exit
+ * of its main process. Readiness, status and runtime overrides live here and are
+ * reset when a new run starts (A2.5, N4.6, A2.12); the store lives elsewhere.
+ * Pure: time is passed in (milliseconds on a monotonic clock).
+ */
+import type { NotifyAccess } from '../notify/values.js';
+
+export type RunPhase = 'starting' | 'ready' | 'reloading' | 'stopping' | 'exited';
+
+export interface Liveness {
+  ok: boolean;
+  reason: string;
+}
+
+export class Run {
+  phase: RunPhase = 'starting';
+  mainPid: number | null = null;
+  status: string | null = null;
+  errno: number | null = null;
+  notifyAccessOverride: NotifyAccess | null = null;
+  /** WATCHDOG_USEC= override in µs; 0n disables for this run (A2.12). */
+  watchdogUsecOverride: bigint | null = null;
+  lastPingMs: number | null = null;
+  watchdogDeadlineMs: number | null = null;
+  startDeadlineMs: number | null;
+  /** Set once the watchdog expired or was triggered; cleared by the next run only. */
+  watchdogFailure: string | null = null;
+  startTimedOut = false;
+  readonly startedAtMs: number;
+
+  constructor(
+    readonly id: number,
+    nowMs: number,
+    private readonly watchdogSec: number,
+    timeoutStartSec: number,
+  ) {
+    this.startedAtMs = nowMs;
+    this.startDeadlineMs = timeoutStartSec > 0 ? nowMs + timeoutStartSec * 1000 : null;
+  }
+
+  /** W5.1: effective timeout in ms, null when off. */
+  watchdogMs(): number | null {
+    if (this.watchdogUsecOverride !== null) {
+      const u = this.watchdogUsecOverride;
+      if (u === 0n || u === 0xffffffffffffffffn) return null;
+      return Number(u) / 1000;
+    }
+    return this.watchdogSec > 0 ? this.watchdogSec * 1000 : null;
+  }
+
+  /** W5.3: (re)arm from now, e.g. on READY=1 or WATCHDOG=1. */
+  armWatchdog(nowMs: number): void {
+    const t = this.watchdogMs();
+    this.watchdogDeadlineMs = t === null ? null : nowMs + t;
+  }
+
+  ready(nowMs: number): void {
+    if (this.phase === 'stopping' || this.phase === 'exited') return; // A2.3: STOPPING is final
+    this.phase = 'ready';
+    this.startDeadlineMs = null;
+    this.armWatchdog(nowMs);
+  }
+
+  reloading(): void {
+    if (this.phase === 'stopping' || this.phase === 'exited') return;
+    this.phase = 'reloading';
+  }
+
+  stopping(): void {
+    if (this.phase === 'exited') return;
+    this.phase = 'stopping';
+  }
+
+  ping(nowMs: number): void {
+    this.lastPingMs = nowMs;
+    this.armWatchdog(nowMs);
+  }
+
+  /** A2.13: push running deadlines to at least now + usec; never shortens. */
+  extend(nowMs: number, usec: bigint): void {
+    if (usec === 0n) return;
+    const until = nowMs + Number(usec) / 1000;
+    if (this.startDeadlineMs !== null && this.startDeadlineMs < until) this.startDeadlineMs = until;
+    if (this.watchdogDeadlineMs !== null && this.watchdogDeadlineMs < until) this.watchdogDeadlineMs = until;
+  }
+
+  /** A2.11 WATCHDOG=trigger: fail at once. */
+  trigger(): void {
+    this.watchdogFailure = 'watchdog triggered by the application (WATCHDOG=trigger)';
+  }
+
+  /**
+   * Advance timers to now; returns what newly failed so the caller can count,
+   * log and optionally signal exactly once.
+   */
+  tick(nowMs: number): 'watchdog' | 'start_timeout' | null {
+    if (this.phase === 'exited') return null;
+    if (this.watchdogFailure === null && this.watchdogDeadlineMs !== null && nowMs >= this.watchdogDeadlineMs) {
+      this.watchdogFailure = `watchdog timeout (limit ${this.watchdogMs()} ms)`;
+      this.watchdogDeadlineMs = null;
+      return 'watchdog';
+    }
+    if (!this.startTimedOut && this.startDeadlineMs !== null && nowMs >= this.startDeadlineMs) {
+      this.startTimedOut = true;
+      this.startDeadlineMs = null;
+      return 'start_timeout';
+    }
+    return null;
+  }
+
+  /** Earliest pending deadline, so the caller can schedule one timer. */
+  nextDeadlineMs(): number | null {
+    const ds = [this.watchdogDeadlineMs, this.startDeadlineMs].filter((d): d is number => d !== null);
+    return ds.length === 0 ? null : Math.min(...ds);
+  }
+
+  liveness(): Liveness {
+    if (this.watchdogFailure !== null) return { ok: false, reason: this.watchdogFailure };
+    if (this.startTimedOut) return { ok: false, reason: 'start timeout: no READY=1 within timeoutStartSec' };
+    return { ok: true, reason: 'ok' };
+  }
+
+  /** Readiness: READY=1 seen this run, not stopping. RELOADING=1 stays ready (see docs). */
+  readiness(): Liveness {
+    switch (this.phase) {
+      case 'ready':
+      case 'reloading':
+        return { ok: true, reason: this.phase };
+      case 'starting':
+        return { ok: false, reason: 'no READY=1 in this run yet' };
+      case 'stopping':
+        return { ok: false, reason: 'STOPPING=1 received' };
+      case 'exited':
+        return { ok: false, reason: 'main process exited' };
+    }
+  }
+}

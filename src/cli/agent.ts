@@ -1,0 +1,145 @@
+/**
+ * `fdstore agent`: the composition root. Parse flags, build every object, wire,
+ * start. No protocol logic here.
+ */
+import { parseArgs } from 'node:util';
+import { Agent } from '../agent/agent.js';
+import { logObserver } from '../agent/observer.js';
+import { realProcs } from '../agent/procs.js';
+import { checkFdBudget } from '../agent/limits.js';
+import { buildConfig, readConfigFile, type FlagSettings } from '../config/load.js';
+import { ConfigError, intIn, notifyAccess } from '../config/validate.js';
+import type { Preserve } from '../config/types.js';
+import { createLogger, isLevel, type Level } from '../log/log.js';
+import type { DedupeMethod } from '../native/binding.js';
+import { binding } from '../native/load.js';
+import { AGENT_HELP } from './usage.js';
+
+const EXIT_USAGE = 2;
+const EXIT_FAIL = 1;
+/** Well inside a pod's default 30 s terminationGracePeriodSeconds. */
+export const SHUTDOWN_DEADLINE_MS = 10_000;
+
+const DEDUPE: Record<string, DedupeMethod> = { auto: 0, 'dupfd-query': 1, kcmp: 2, fstat: 3 };
+
+export async function runAgent(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        'run-dir': { type: 'string' },
+        container: { type: 'string', multiple: true },
+        config: { type: 'string' },
+        'fd-store-max': { type: 'string' },
+        'notify-access': { type: 'string' },
+        'watchdog-sec': { type: 'string' },
+        'timeout-start-sec': { type: 'string' },
+        preserve: { type: 'string' },
+        listen: { type: 'string' },
+        dedupe: { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (e) {
+    process.stderr.write(`fdstore agent: ${(e as Error).message}\n\n${AGENT_HELP}`);
+    return EXIT_USAGE;
+  }
+  if (values.help) {
+    process.stdout.write(AGENT_HELP);
+    return 0;
+  }
+  const level = values['log-level'] ?? 'info';
+  if (!isLevel(level)) return usage(`--log-level must be debug, info, warning or error`);
+  const log = createLogger(process.stderr, level as Level);
+  try {
+    if (!values['run-dir']) throw new ConfigError('--run-dir is required');
+    const dedupe = DEDUPE[values.dedupe ?? 'auto'];
+    if (dedupe === undefined) throw new ConfigError('--dedupe must be auto, dupfd-query, kcmp or fstat');
+    const flags = flagSettings(values);
+    const file = values.config === undefined ? null : readConfigFile(values.config);
+    const configs = buildConfig(flags, file, values.config);
+
+    const [soft, hard] = binding.getNofile();
+    checkFdBudget(configs, hard);
+    if (hard !== soft) {
+      const rc = binding.setNofile(hard);
+      if (rc < 0) log.warning('cannot raise RLIMIT_NOFILE soft limit', { soft, hard, errno: -rc });
+    }
+
+    const agent = new Agent({
+      kernel: binding,
+      log,
+      obs: logObserver(log),
+      procs: realProcs,
+      nowMs: () => performance.now(),
+      runDir: values['run-dir'],
+      configs,
+      dedupe,
+      uid: process.getuid?.() ?? 0,
+    });
+    agent.start();
+    log.info('agent ready', {
+      runDir: values['run-dir'],
+      containers: configs.map((c) => ({ name: c.name, fileDescriptorStoreMax: c.fileDescriptorStoreMax, notifyAccess: c.notifyAccess })),
+      nofile: hard,
+    });
+    return await untilSignal(agent, log);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    log.error('agent failed to start', { error: err.message, code: err.code });
+    return err.code === 'ECONFIG' ? EXIT_USAGE : EXIT_FAIL;
+  }
+}
+
+function untilSignal(agent: Agent, log: ReturnType<typeof createLogger>): Promise<number> {
+  return new Promise((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      log.info('shutting down', { signal: sig });
+      // A hard deadline in case a close blocks: exit non-zero rather than hang past the grace period.
+      setTimeout(() => {
+        log.error('shutdown deadline passed', { deadlineMs: SHUTDOWN_DEADLINE_MS });
+        process.exit(EXIT_FAIL);
+      }, SHUTDOWN_DEADLINE_MS).unref();
+      agent.stop(`signal ${sig}`);
+      log.info('stopped');
+      resolve(0);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
+
+type AgentValues = Record<string, string | string[] | boolean | undefined>;
+
+function flagSettings(values: AgentValues): FlagSettings {
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const flags: FlagSettings = { containers: (values.container as string[] | undefined) ?? [], defaults: {} };
+  const max = str('fd-store-max');
+  if (max !== undefined) flags.defaults.fileDescriptorStoreMax = intIn(max, 0, 1 << 30, '--fd-store-max');
+  const na = str('notify-access');
+  if (na !== undefined) flags.defaults.notifyAccess = notifyAccess(na, '--notify-access');
+  const wd = str('watchdog-sec');
+  if (wd !== undefined) flags.defaults.watchdogSec = seconds(wd, '--watchdog-sec');
+  const ts = str('timeout-start-sec');
+  if (ts !== undefined) flags.defaults.timeoutStartSec = seconds(ts, '--timeout-start-sec');
+  const p = str('preserve');
+  if (p !== undefined) {
+    if (!['no', 'restart', 'yes'].includes(p)) throw new ConfigError('--preserve must be no, restart or yes');
+    flags.defaults.preserve = p as Preserve;
+  }
+  return flags;
+}
+
+function seconds(v: string, where: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where}: a number of seconds >= 0`);
+  return n;
+}
+
+function usage(msg: string): number {
+  process.stderr.write(`fdstore agent: ${msg}\n`);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,27 @@
+/** Entry point of the `fdstore` command: dispatch to a subcommand. */
+import { runAgent } from './agent.js';
+import { runClean, runLs } from './ls.js';
+import { MAIN_HELP } from './usage.js';
+
+export const EXIT_USAGE = 2;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'agent':
+      return runAgent(rest);
+    case 'ls':
+      return runLs(rest);
+    case 'clean':
+      return runClean(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(MAIN_HELP);
+      return cmd === undefined ? EXIT_USAGE : 0;
+    default:
+      process.stderr.write(`fdstore: unknown command ${JSON.stringify(cmd)}\n\n${MAIN_HELP}`);
+      return EXIT_USAGE;
+  }
+}

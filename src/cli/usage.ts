@@ -1,0 +1,63 @@
+/** --help texts: each command documents every flag, its default and why. */
+export const MAIN_HELP = `fdstore: systemd's notify protocol and file descriptor store for Kubernetes pods
+
+Usage: fdstore COMMAND [OPTIONS]
+
+Commands:
+  agent     run the sidecar: NOTIFY_SOCKET and fd store of the pod's app containers
+  ls        list stored fds and container status (like systemd-analyze fdstore)
+  clean     empty one container's store (like systemctl clean --what=fdstore)
+
+Run 'fdstore COMMAND --help' for a command's options.
+The launcher for app containers is 'fdstore-exec' (see its --help).
+`;
+
+export const AGENT_HELP = `Usage: fdstore agent --run-dir DIR --container NAME [--container NAME ...] [OPTIONS]
+
+Creates DIR/NAME/notify for each container (the NOTIFY_SOCKET of that container)
+and keeps the fds its processes send with FDSTORE=1, by systemd's rules.
+
+Options:
+  --run-dir DIR           directory shared with the app containers (e.g. an emptyDir
+                          at /run/fdstore); each app mounts only DIR/NAME (subPath)
+  --container NAME        an app container to serve (DNS-1123 label); repeatable
+  --config FILE           YAML with per-container settings that win over flags and
+                          may name more containers (see docs/configuration.md)
+  --fd-store-max N        default FileDescriptorStoreMax (default 4096)
+  --notify-access MODE    default NotifyAccess: none|main|exec|all (default all: the
+                          container is the unit, any process in it may notify)
+  --watchdog-sec S        default WatchdogSec (default 0: off)
+  --timeout-start-sec S   default TimeoutStartSec (default 0: off)
+  --preserve P            default FileDescriptorStorePreserve: no|restart|yes
+                          (default restart; yes behaves as restart in a pod)
+  --listen ADDR           HTTP endpoint for /metrics and probes, HOST:PORT or off
+                          (default 0.0.0.0:9721)
+  --dedupe METHOD         duplicate detection: auto|dupfd-query|kcmp|fstat (default
+                          auto: F_DUPFD_QUERY, then kcmp, then fstat); for diagnostics
+  --log-level LEVEL       debug|info|warning|error (default info); JSON lines on stderr
+  -h, --help              this text
+
+On SIGTERM the agent stops accepting, closes every stored fd and exits 0.
+`;
+
+export const LS_HELP = `Usage: fdstore ls --run-dir DIR [--container NAME] [--json]
+
+Asks the running agent (through DIR/.fdstore/admin.sock, open only to the agent's
+uid) for its containers and stored fds. Prints a status line per container and a
+table per store: FDNAME TYPE INODE-TYPE DEVNO INODE ADDRESS/PATH FLAGS POLL.
+
+  --run-dir DIR      the agent's run directory
+  --container NAME   only this container
+  --json             one JSON object: {"containers": [...], "fds": [...]}
+  -h, --help         this text
+`;
+
+export const CLEAN_HELP = `Usage: fdstore clean --run-dir DIR --container NAME
+
+Closes every fd in one container's store (systemctl clean --what=fdstore).
+The app's next start gets no stored fds.
+
+  --run-dir DIR      the agent's run directory
+  --container NAME   the container whose store to empty
+  -h, --help         this text
+`;

@@ -1,0 +1,100 @@
+/**
+ * Validation of names and per-container settings, shared by flags, the config
+ * file and (later) the CRD. Errors carry a code and say what to fix.
+ */
+import { parseNotifyAccess } from '../notify/values.js';
+import { DEFAULTS, type ContainerConfig, type ListenConfig, type Preserve } from './types.js';
+
+export class ConfigError extends Error {
+  readonly code = 'ECONFIG';
+}
+
+/** Kubernetes container names are DNS-1123 labels. */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_LABEL_MAX = 63;
+
+export function checkContainerName(name: string): void {
+  if (name.length > DNS1123_LABEL_MAX || !DNS1123_LABEL.test(name)) {
+    throw new ConfigError(
+      `invalid container name ${JSON.stringify(name)}: must be a DNS-1123 label (lowercase letters, digits, '-', at most 63)`,
+    );
+  }
+}
+
+/** File descriptors a Linux process can have: one store can never exceed it. */
+const STORE_MAX_LIMIT = 1 << 30;
+const PRESERVE: readonly Preserve[] = ['no', 'restart', 'yes'];
+const LISTEN_KINDS: readonly ListenConfig['kind'][] = ['tcp', 'udp', 'unix-stream', 'unix-dgram'];
+const BACKLOG_DEFAULT = 4096;
+
+type Raw = Record<string, unknown>;
+
+/** Merge a raw per-container object (from YAML/CRD) over a base; unknown keys are errors. */
+export function containerFromRaw(raw: Raw, base: Omit<ContainerConfig, 'name'>, where: string): ContainerConfig {
+  const known = new Set([
+    'name', 'fileDescriptorStoreMax', 'notifyAccess', 'watchdogSec', 'timeoutStartSec',
+    'preserve', 'watchdogSignal', 'releaseAfterSec', 'listen',
+  ]);
+  for (const k of Object.keys(raw)) if (!known.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
+  if (typeof raw.name !== 'string') throw new ConfigError(`${where}: name is required`);
+  checkContainerName(raw.name);
+  const c: ContainerConfig = { ...base, listen: [...base.listen], name: raw.name };
+  if (raw.fileDescriptorStoreMax !== undefined) c.fileDescriptorStoreMax = intIn(raw.fileDescriptorStoreMax, 0, STORE_MAX_LIMIT, `${where}.fileDescriptorStoreMax`);
+  if (raw.notifyAccess !== undefined) c.notifyAccess = notifyAccess(raw.notifyAccess, `${where}.notifyAccess`);
+  if (raw.watchdogSec !== undefined) c.watchdogSec = numIn(raw.watchdogSec, 0, 1e9, `${where}.watchdogSec`);
+  if (raw.timeoutStartSec !== undefined) c.timeoutStartSec = numIn(raw.timeoutStartSec, 0, 1e9, `${where}.timeoutStartSec`);
+  if (raw.releaseAfterSec !== undefined) c.releaseAfterSec = numIn(raw.releaseAfterSec, 0, 1e9, `${where}.releaseAfterSec`);
+  if (raw.preserve !== undefined) {
+    if (!PRESERVE.includes(raw.preserve as Preserve)) throw new ConfigError(`${where}.preserve: one of ${PRESERVE.join(', ')}`);
+    c.preserve = raw.preserve as Preserve;
+  }
+  if (raw.watchdogSignal !== undefined) {
+    if (typeof raw.watchdogSignal !== 'boolean') throw new ConfigError(`${where}.watchdogSignal: true or false`);
+    c.watchdogSignal = raw.watchdogSignal;
+  }
+  if (raw.listen !== undefined) {
+    if (!Array.isArray(raw.listen)) throw new ConfigError(`${where}.listen: a list`);
+    c.listen = raw.listen.map((l, i) => listenFromRaw(l as Raw, `${where}.listen[${i}]`));
+  }
+  return c;
+}
+
+function listenFromRaw(raw: Raw, where: string): ListenConfig {
+  if (typeof raw !== 'object' || raw === null) throw new ConfigError(`${where}: an object`);
+  const kind = raw.kind ?? 'tcp';
+  if (!LISTEN_KINDS.includes(kind as ListenConfig['kind'])) throw new ConfigError(`${where}.kind: one of ${LISTEN_KINDS.join(', ')}`);
+  if (typeof raw.address !== 'string' || raw.address === '') throw new ConfigError(`${where}.address is required`);
+  if (typeof raw.name !== 'string' || raw.name === '' || raw.name.includes(':') || raw.name.length > 255) {
+    throw new ConfigError(`${where}.name is required: the LISTEN_FDNAMES entry (no ':')`);
+  }
+  return {
+    name: raw.name,
+    kind: kind as ListenConfig['kind'],
+    address: raw.address,
+    backlog: raw.backlog === undefined ? BACKLOG_DEFAULT : intIn(raw.backlog, 1, 1 << 20, `${where}.backlog`),
+    reusePort: raw.reusePort === undefined ? false : raw.reusePort === true,
+  };
+}
+
+export function notifyAccess(v: unknown, where: string) {
+  const na = typeof v === 'string' ? parseNotifyAccess(v) : null;
+  if (na === null) throw new ConfigError(`${where}: one of none, main, exec, all`);
+  return na;
+}
+
+export function intIn(v: unknown, min: number, max: number, where: string): number {
+  const n = typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${where}: an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function numIn(v: unknown, min: number, max: number, where: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new ConfigError(`${where}: a number from ${min} to ${max}`);
+  }
+  return v;
+}
+
+export { DEFAULTS };

@@ -18,6 +18,10 @@ import type { Kernel, PollHandle } from './kernel.js';
 import type { Observer } from './observer.js';
 import type { Procs } from './procs.js';
 import type { DedupeMethod } from '../native/binding.js';
+import { RestoreServer } from '../restore/server.js';
+import { installLauncher } from './install.js';
+import { Lifecycle } from './lifecycle.js';
+import type { Passed } from '../restore/encode.js';
 
 /** Longest AF_UNIX path: sun_path is 108 bytes including the terminating NUL. */
 export const SUN_PATH_MAX = 107;
@@ -39,6 +43,8 @@ export interface AgentDeps {
 export class Agent {
   readonly containers = new Map<string, Container>();
   private readonly notify = new Map<string, NotifyServer>();
+  private readonly restore = new Map<string, RestoreServer>();
+  private readonly lifecycle: Lifecycle;
   private admin: AdminServer | null = null;
   private epfd = -1;
   private epollHandle: PollHandle | null = null;
@@ -48,6 +54,19 @@ export class Agent {
   constructor(private readonly d: AgentDeps) {
     for (const cfg of d.configs) checkPaths(d.runDir, cfg.name);
     checkPathFits(adminSocketPath(d.runDir));
+    this.lifecycle = new Lifecycle({
+      kernel: d.kernel,
+      log: d.log,
+      obs: d.obs,
+      procs: d.procs,
+      nowMs: d.nowMs,
+      drainNotify: (c) => this.notify.get(c.name)?.drain(),
+      knownCgroups: () => {
+        const m = new Map<string, string>();
+        for (const c of this.containers.values()) if (c.cgroup !== null) m.set(c.name, c.cgroup);
+        return m;
+      },
+    });
   }
 
   /** Bind every socket, then serve. Throws (nothing left open) if any bind fails. */
@@ -65,14 +84,27 @@ export class Agent {
         mkdirSync(dir, { recursive: true, mode: 0o755 });
         const server = NotifyServer.bind(this.notifyDeps(), c, join(dir, 'notify'));
         this.notify.set(cfg.name, server);
+        const restore = new RestoreServer(kernel, this.d.log, c, join(dir, 'restore'), {
+          checkPeer: (cc, peer) => this.lifecycle.checkPeer(cc, peer),
+          launcherConnected: (cc, peer) => this.lifecycle.launcherConnected(cc, peer),
+          restored: (cc, n, sec) => {
+            cc.restores++;
+            this.d.obs.restored(cc.name, n, sec);
+          },
+          listeners: (cc) => this.listeners(cc),
+        });
+        this.restore.set(cfg.name, restore);
         // Apps run as any uid; connecting to a socket file needs write permission on it.
         chmodSync(server.path, 0o666);
+        chmodSync(restore.path, 0o666);
+        installLauncher(dir);
       }
       const adminDir = join(runDir, ADMIN_DIR);
       mkdirSync(adminDir, { recursive: true, mode: 0o700 });
       this.admin = new AdminServer(kernel, this.d.log, adminSocketPath(runDir), this.d.uid, (r) => this.adminRequest(r));
       this.epollHandle = kernel.pollStart(this.epfd, 1, () => this.onHangups());
       for (const s of this.notify.values()) s.start();
+      for (const s of this.restore.values()) s.start();
       this.admin.start();
     } catch (e) {
       this.stop('start failed');
@@ -84,6 +116,9 @@ export class Agent {
   stop(why: string): void {
     if (this.stopped) return;
     this.stopped = true;
+    for (const s of this.restore.values()) s.close();
+    this.restore.clear();
+    this.lifecycle.stop();
     for (const s of this.notify.values()) s.close();
     this.notify.clear();
     this.admin?.close();
@@ -187,6 +222,11 @@ export class Agent {
     }
   }
 
+  /** Sockets bound by the agent for a container (socket activation); none yet. */
+  private listeners(_c: Container): Passed[] {
+    return [];
+  }
+
   private storeOps(): StoreOps {
     const k = this.d.kernel;
     return {
@@ -203,7 +243,14 @@ export class Agent {
   }
 
   private notifyDeps(): NotifyDeps {
-    return { kernel: this.d.kernel, obs: this.d.obs, log: this.d.log, procs: this.d.procs, nowMs: this.d.nowMs };
+    return {
+      kernel: this.d.kernel,
+      obs: this.d.obs,
+      log: this.d.log,
+      procs: this.d.procs,
+      nowMs: this.d.nowMs,
+      mainPidChanged: (c, pid) => this.lifecycle.mainPidChanged(c, pid),
+    };
   }
 }
 

@@ -25,6 +25,8 @@ export interface ApplyContext {
   obs: Observer;
   nowMs: number;
   closeFd(fd: number): void;
+  /** MAINPID= was accepted: the caller watches the new main process. */
+  mainPidChanged?(c: Container, pid: number): void;
 }
 
 export function applyMessage(
@@ -140,6 +142,7 @@ function applyMainPid(ctx: ApplyContext, c: Container, value: string, s: Sender)
   c.run.mainPid = pid;
   if (c.cgroup === null && target !== null) c.cgroup = target;
   obs.mainPid(c.name, pid);
+  ctx.mainPidChanged?.(c, pid);
 }
 
 function applyStore(ctx: ApplyContext, c: Container, m: NotifyMessage, fds: readonly number[], stats: readonly FdStat[]): void {

@@ -72,6 +72,13 @@ export class Run {
     this.phase = 'stopping';
   }
 
+  /** The main process exited: the run is over; its timers stop (W5.3). */
+  exit(): void {
+    this.phase = 'exited';
+    this.watchdogDeadlineMs = null;
+    this.startDeadlineMs = null;
+  }
+
   ping(nowMs: number): void {
     this.lastPingMs = nowMs;
     this.armWatchdog(nowMs);

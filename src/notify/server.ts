@@ -27,6 +27,7 @@ export interface NotifyDeps {
   log: Logger;
   procs: Procs;
   nowMs(): number;
+  mainPidChanged?(c: Container, pid: number): void;
 }
 
 export class NotifyServer {
@@ -91,6 +92,7 @@ export class NotifyServer {
       obs,
       nowMs: this.deps.nowMs(),
       closeFd: (fd) => kernel.close(fd),
+      mainPidChanged: this.deps.mainPidChanged,
     };
     let applying = false;
     try {

@@ -74,6 +74,9 @@ const EPERM = 1;
 export class FdStore {
   private readonly entries = new Map<number, Entry>();
   private readonly byInode = new Map<string, Entry[]>();
+  /** In-flight restores still sending fds by number: closes wait until they finish. */
+  private pins = 0;
+  private deferredCloses: number[] = [];
 
   constructor(
     readonly container: string,
@@ -165,6 +168,24 @@ export class FdStore {
     return n;
   }
 
+  /**
+   * While pinned, entries still leave the store at once (hang-up, remove, clean) but
+   * their fds stay open, so a restore sending a snapshot never sends a closed or
+   * reused fd number. Returns the unpin function.
+   */
+  pin(): () => void {
+    this.pins++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.pins > 0) return;
+      const fds = this.deferredCloses;
+      this.deferredCloses = [];
+      for (const fd of fds) this.ops.close(fd);
+    };
+  }
+
   /** A lower max applies to later adds only; stored fds are never dropped for it. */
   setMax(max: number): void {
     this.maxFds = max;
@@ -207,7 +228,8 @@ export class FdStore {
     // Out of the epoll set before close: the sender still holds the same open file,
     // so a registration left behind would keep firing for it.
     if (e.poll) this.ops.pollDel(e.fd);
-    this.ops.close(e.fd);
+    if (this.pins > 0) this.deferredCloses.push(e.fd);
+    else this.ops.close(e.fd);
   }
 
   private closeRest(fds: readonly number[], from: number, reason: DropReason, r: AddResult): void {

@@ -21,9 +21,12 @@ def notify(state, fds=()):
     if not path:
         return False
     addr = "\0" + path[1:] if path.startswith("@") else path
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(_ints(fds))))] if fds else []
-        s.sendmsg([state.encode()], anc, 0, addr)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(_ints(fds))))] if fds else []
+            s.sendmsg([state.encode()], anc, 0, addr)
+    except OSError:
+        return False  # like sd_notify: an absent manager is not the app's failure
     return True
 
 

@@ -5,7 +5,7 @@
  */
 import { Socket } from 'node:net';
 import type { Kernel, PollHandle } from '../agent/kernel.js';
-import { mustFd } from '../agent/errors.js';
+import type { Accepted } from '../native/binding.js';
 import type { Logger } from '../log/log.js';
 import { ADMIN_REQUEST_MAX_BYTES, type AdminRequest, type AdminResponse } from './protocol.js';
 
@@ -25,7 +25,7 @@ export class AdminServer {
     private readonly allowedUid: number,
     private readonly handler: (req: AdminRequest) => AdminResponse,
   ) {
-    this.fd = mustFd(kernel.streamListen(path, ADMIN_BACKLOG), 'bind', path);
+    this.fd = kernel.streamListen(path, ADMIN_BACKLOG);
   }
 
   start(): void {
@@ -35,22 +35,24 @@ export class AdminServer {
   close(): void {
     if (this.handle) this.kernel.pollStop(this.handle);
     this.handle = null;
-    this.kernel.close(this.fd);
+    this.kernel.tryClose(this.fd);
     for (const c of this.clients) c.destroy();
   }
 
   private acceptAll(): void {
     for (;;) {
-      const a = this.kernel.accept(this.fd);
-      if (a === null) return;
-      if (typeof a === 'number') {
-        this.log.warning('admin accept failed', { errno: -a });
+      let a: Accepted | null;
+      try {
+        a = this.kernel.accept(this.fd);
+      } catch (e) {
+        this.log.warning('admin accept failed', { error: (e as Error).message });
         return;
       }
-      if (a.pidfd >= 0) this.kernel.close(a.pidfd);
+      if (a === null) return;
+      if (a.pidfd >= 0) this.kernel.tryClose(a.pidfd);
       if (a.uid !== this.allowedUid) {
         this.log.warning('admin connection refused', { uid: a.uid, pid: a.pid, reason: 'uid differs from the agent' });
-        this.kernel.close(a.fd);
+        this.kernel.tryClose(a.fd);
         continue;
       }
       this.serve(new Socket({ fd: a.fd, readable: true, writable: true }));

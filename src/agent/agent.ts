@@ -13,11 +13,11 @@ import { NotifyServer, type NotifyDeps } from '../notify/server.js';
 import { accessMode, devString, fdType, inodeType } from '../store/describe.js';
 import type { StoreOps } from '../store/store.js';
 import { Container } from './container.js';
-import { mustFd, SysError } from './errors.js';
 import type { Kernel, PollHandle } from './kernel.js';
 import type { Observer } from './observer.js';
 import type { Procs } from './procs.js';
-import type { DedupeMethod } from '../native/binding.js';
+import type { DedupeMethod, FdInfo } from '../native/binding.js';
+import type { EpollEvent, SysError } from '../native/sys.js';
 import { RestoreServer } from '../restore/server.js';
 import { installLauncher } from './install.js';
 import { Lifecycle } from './lifecycle.js';
@@ -74,7 +74,7 @@ export class Agent {
     const { kernel, runDir } = this.d;
     try {
       mkdirSync(runDir, { recursive: true, mode: 0o755 });
-      this.epfd = mustFd(kernel.epollCreate(), 'epoll_create1');
+      this.epfd = kernel.epollCreate();
       const ops = this.storeOps();
       for (const cfg of this.d.configs) {
         const c = new Container(cfg, ops, this.d.nowMs());
@@ -128,7 +128,7 @@ export class Agent {
       if (n > 0) this.d.obs.dropped(c.name, 'released', n, { why });
     }
     if (this.epollHandle) this.d.kernel.pollStop(this.epollHandle);
-    if (this.epfd >= 0) this.d.kernel.close(this.epfd);
+    if (this.epfd >= 0) this.d.kernel.tryClose(this.epfd);
     this.epfd = -1;
   }
 
@@ -146,8 +146,8 @@ export class Agent {
     const fds: FdRow[] = [];
     const containers = list.map((c) => {
       for (const e of c.store.list()) {
-        const info = this.d.kernel.fdInfo(e.fd);
-        if (typeof info === 'number') continue; // F3.33: entries failing fstat are skipped
+        const info = this.fdInfo(e.fd);
+        if (info === null) continue; // F3.33: entries failing fstat are skipped
         fds.push({
           container: c.name,
           fdname: e.name,
@@ -184,6 +184,14 @@ export class Agent {
     return { ok: true, containers, fds };
   }
 
+  private fdInfo(fd: number): FdInfo | null {
+    try {
+      return this.d.kernel.fdInfo(fd);
+    } catch {
+      return null;
+    }
+  }
+
   private adminRequest(r: AdminRequest): AdminResponse {
     switch (r.op) {
       case 'ls':
@@ -204,21 +212,15 @@ export class Agent {
   /** F3.17: EPOLLHUP/EPOLLERR on stored fds. Keys are store ids, never fd numbers. */
   private onHangups(): void {
     for (;;) {
-      const ev = this.d.kernel.epollWait(this.epfd, EPOLL_BATCH);
-      if (typeof ev === 'number') {
-        this.d.log.error('epoll_wait failed', { errno: -ev });
+      let ev: EpollEvent[];
+      try {
+        ev = this.d.kernel.epollWait(this.epfd, EPOLL_BATCH);
+      } catch (e) {
+        this.d.log.error('epoll_wait failed', { error: (e as Error).message });
         return;
       }
-      for (let i = 0; i < ev.length; i += 2) {
-        const id = ev[i]!;
-        for (const c of this.containers.values()) {
-          if (c.store.hangup(id)) {
-            this.d.obs.dropped(c.name, 'hangup', 1, {});
-            break;
-          }
-        }
-      }
-      if (ev.length < 2 * EPOLL_BATCH) return;
+      for (const { key: id } of ev) this.hangup(id);
+      if (ev.length < EPOLL_BATCH) return;
     }
   }
 
@@ -227,17 +229,35 @@ export class Agent {
     return [];
   }
 
+  private hangup(id: number): void {
+    for (const c of this.containers.values()) {
+      if (c.store.hangup(id)) {
+        this.d.obs.dropped(c.name, 'hangup', 1, {});
+        return;
+      }
+    }
+  }
+
   private storeOps(): StoreOps {
     const k = this.d.kernel;
     return {
-      sameFile: (a, b) => {
-        const r = k.sameFile(a, b, this.d.dedupe);
-        if (r < 0) throw new SysError('same_fd', -r);
-        return r === 1;
+      sameFile: (a, b) => k.sameFile(a, b, this.d.dedupe),
+      pollAdd: (fd, key) => {
+        try {
+          k.epollAdd(this.epfd, fd, key);
+          return 0;
+        } catch (e) {
+          return -((e as SysError).errno ?? 1);
+        }
       },
-      pollAdd: (fd, key) => k.epollAdd(this.epfd, fd, key),
-      pollDel: (fd) => void k.epollDel(this.epfd, fd),
-      close: (fd) => void k.close(fd),
+      pollDel: (fd) => {
+        try {
+          k.epollDel(this.epfd, fd);
+        } catch (e) {
+          this.d.log.error('epoll_ctl(DEL) failed', { fd, error: (e as Error).message });
+        }
+      },
+      close: (fd) => void k.tryClose(fd),
       nextId: () => ++this.lastId,
     };
   }

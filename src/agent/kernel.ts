@@ -1,8 +1,9 @@
 /**
- * The syscalls the agent uses, as the addon exposes them (negative errno, null on
- * EAGAIN). main.ts passes the real addon; nothing else implements this.
+ * The syscalls the agent uses: src/native/sys.ts, the one validating wrapper of
+ * the addon (throws SysError with `code`; null means EAGAIN). A type alias so
+ * every consumer names the same thing; main.ts passes the module itself.
  */
-import type { Binding, PollHandle } from '../native/binding.js';
+import type * as sys from '../native/sys.js';
 
-export type Kernel = Binding;
-export type { PollHandle };
+export type Kernel = typeof sys;
+export type { PollHandle } from '../native/binding.js';

@@ -69,9 +69,10 @@ export class Lifecycle {
 
   private watch(c: Container, pid: number, peerPidfd: number, runId: number): void {
     let pidfd = peerPidfd;
-    if (pidfd < 0) pidfd = this.d.kernel.pidfdOpen(pid);
-    if (pidfd < 0) {
-      this.d.log.warning('cannot watch main process', { container: c.name, pid, errno: -pidfd });
+    try {
+      if (pidfd < 0) pidfd = this.d.kernel.pidfdOpen(pid);
+    } catch (e) {
+      this.d.log.warning('cannot watch main process', { container: c.name, pid, error: (e as Error).message });
       return;
     }
     const handle = this.d.kernel.pollStart(pidfd, 1, () => this.mainExited(c, runId));
@@ -112,7 +113,7 @@ export class Lifecycle {
     if (!w) return;
     this.watches.delete(name);
     this.d.kernel.pollStop(w.handle);
-    this.d.kernel.close(w.pidfd);
+    this.d.kernel.tryClose(w.pidfd);
   }
 
   private cancelRelease(name: string): void {

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.js';
-import { logObserver } from '../agent/observer.js';
+import { fanout, logObserver } from '../agent/observer.js';
 import { realProcs } from '../agent/procs.js';
 import { checkFdBudget } from '../agent/limits.js';
 import { buildConfig, readConfigFile, type FlagSettings } from '../config/load.js';
@@ -12,7 +12,14 @@ import { ConfigError, intIn, notifyAccess } from '../config/validate.js';
 import type { Preserve } from '../config/types.js';
 import { createLogger, isLevel, type Level } from '../log/log.js';
 import type { DedupeMethod } from '../native/binding.js';
-import { binding } from '../native/load.js';
+import * as sys from '../native/sys.js';
+import { Registry } from 'prom-client';
+import { Watchdog, rescheduleObserver } from '../agent/watchdog.js';
+import { DEFAULT_LISTEN, formatAddress, HttpServer, parseListen, type ListenAddress } from '../http/server.js';
+import { Metrics } from '../metrics/metrics.js';
+import { packageVersion } from '../metrics/version.js';
+import { fdType } from '../store/describe.js';
+import type { Logger } from '../log/log.js';
 import { AGENT_HELP } from './usage.js';
 
 const EXIT_USAGE = 2;
@@ -61,32 +68,61 @@ export async function runAgent(argv: string[]): Promise<number> {
     const flags = flagSettings(values);
     const file = values.config === undefined ? null : readConfigFile(values.config);
     const configs = buildConfig(flags, file, values.config);
+    const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
 
-    const [soft, hard] = binding.getNofile();
+    const { soft, hard } = sys.getNofile();
     checkFdBudget(configs, hard);
-    if (hard !== soft) {
-      const rc = binding.setNofile(hard);
-      if (rc < 0) log.warning('cannot raise RLIMIT_NOFILE soft limit', { soft, hard, errno: -rc });
-    }
+    if (hard !== soft) sys.setNofile(hard);
 
-    const agent = new Agent({
-      kernel: binding,
+    const nowMs = (): number => performance.now();
+    const registry = new Registry();
+    const metrics = new Metrics({
+      registry,
+      names: configs.map((c) => c.name),
+      containers: () => agent.containers.values(),
+      typeOf: (e) => {
+        try {
+          return fdType(sys.fdInfo(e.fd));
+        } catch {
+          return null;
+        }
+      },
+      wallMs: Date.now,
+      version: packageVersion(),
+      processFds: () => ({ open: sys.countFds(), max: nofileMax(sys.getNofile().soft) }),
+    });
+    const obs = fanout(logObserver(log), metrics, rescheduleObserver({ reschedule: () => watchdog.reschedule() }));
+    const watchdog = new Watchdog({
+      containers: () => agent.containers.values(),
+      obs,
       log,
-      obs: logObserver(log),
+      nowMs,
+      timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: (t) => clearTimeout(t) },
+      kill: (pid, signal) => process.kill(pid, signal),
+    });
+    const agent = new Agent({
+      kernel: sys,
+      log,
+      obs,
       procs: realProcs,
-      nowMs: () => performance.now(),
+      nowMs,
       runDir: values['run-dir'],
       configs,
       dedupe,
       uid: process.getuid?.() ?? 0,
     });
     agent.start();
+    const http = listen === null ? null : await startHttp(listen, agent, registry, log);
+    watchdog.reschedule();
     log.info('agent ready', {
       runDir: values['run-dir'],
       containers: configs.map((c) => ({ name: c.name, fileDescriptorStoreMax: c.fileDescriptorStoreMax, notifyAccess: c.notifyAccess })),
       nofile: hard,
     });
-    return await untilSignal(agent, log);
+    return await untilSignal(agent, log, () => {
+      watchdog.stop();
+      void http?.close();
+    });
   } catch (e) {
     const err = e as Error & { code?: string };
     log.error('agent failed to start', { error: err.message, code: err.code });
@@ -94,7 +130,26 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
 }
 
-function untilSignal(agent: Agent, log: ReturnType<typeof createLogger>): Promise<number> {
+/** After agent.start(): a busy port stops the agent and fails the start. */
+async function startHttp(at: ListenAddress, agent: Agent, registry: Registry, log: Logger): Promise<HttpServer> {
+  const http = new HttpServer({
+    registry,
+    log,
+    // Serving at all means agent.start() bound every socket; SIGTERM closes this server.
+    health: () => ({ ok: true, reason: 'ok' }),
+    run: (name) => agent.containers.get(name)?.run,
+  });
+  try {
+    const bound = await http.start(at);
+    log.info('http listening', { address: formatAddress(bound) });
+    return http;
+  } catch (e) {
+    agent.stop('start failed');
+    throw e;
+  }
+}
+
+function untilSignal(agent: Agent, log: ReturnType<typeof createLogger>, beforeStop: () => void): Promise<number> {
   return new Promise((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
       log.info('shutting down', { signal: sig });
@@ -103,6 +158,7 @@ function untilSignal(agent: Agent, log: ReturnType<typeof createLogger>): Promis
         log.error('shutdown deadline passed', { deadlineMs: SHUTDOWN_DEADLINE_MS });
         process.exit(EXIT_FAIL);
       }, SHUTDOWN_DEADLINE_MS).unref();
+      beforeStop();
       agent.stop(`signal ${sig}`);
       log.info('stopped');
       resolve(0);
@@ -142,4 +198,9 @@ function seconds(v: string, where: string): number {
 function usage(msg: string): number {
   process.stderr.write(`fdstore agent: ${msg}\n`);
   return EXIT_USAGE;
+}
+
+/** RLIM_INFINITY comes back as -1. */
+function nofileMax(soft: number): number {
+  return soft < 0 ? Infinity : soft;
 }

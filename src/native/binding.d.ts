@@ -96,9 +96,12 @@ export interface Binding {
    * runs on the main thread whenever fd is ready for events (1 = readable, 2 = writable,
    * as UV_READABLE/UV_WRITABLE; 4 = UV_DISCONNECT). status < 0 is a libuv error.
    * The handle keeps the loop alive until pollStop(). The fd is not owned by the handle.
+   * libuv sets O_NONBLOCK on fd. Throws an Error with `code` (e.g. 'EPERM' for a regular
+   * file, 'EEXIST' if fd is already watched in this loop), `errno` (negative, libuv-style)
+   * and `syscall` ('uv_poll_init' / 'uv_poll_start') when libuv refuses the fd.
    */
   pollStart(fd: number, events: number, cb: (status: number, events: number) => void): PollHandle;
-  /** Change the events of a started handle. */
+  /** Change the events of a started handle. Throws on a stopped handle. */
   pollUpdate(handle: PollHandle, events: number): void;
   /** uv_poll_stop + uv_close; idempotent. Call before closing the fd. */
   pollStop(handle: PollHandle): void;

@@ -60,13 +60,15 @@ export class NotifyServer {
    */
   drain(max = Number.MAX_SAFE_INTEGER): void {
     for (let i = 0; i < max && !this.failed; i++) {
-      const dg = this.deps.kernel.recvNotify(this.fd, MAX_NOTIFY_BYTES, MAX_NOTIFY_FDS);
-      if (dg === null) return;
-      if (typeof dg === 'number') {
+      let dg: NotifyDatagram | null;
+      try {
+        dg = this.deps.kernel.recvNotify(this.fd, MAX_NOTIFY_BYTES, MAX_NOTIFY_FDS);
+      } catch (e) {
         // D1.13: any error but EAGAIN/EINTR stops the socket for good.
-        this.fail(`recvmsg failed with errno ${-dg}`);
+        this.fail(`recvmsg failed: ${(e as Error).message}`);
         return;
       }
+      if (dg === null) return;
       this.handleDatagram(dg);
     }
   }
@@ -74,7 +76,7 @@ export class NotifyServer {
   close(): void {
     if (this.handle) this.deps.kernel.pollStop(this.handle);
     this.handle = null;
-    this.deps.kernel.close(this.fd);
+    this.deps.kernel.tryClose(this.fd);
   }
 
   private fail(why: string): void {
@@ -91,7 +93,7 @@ export class NotifyServer {
       procs: this.deps.procs,
       obs,
       nowMs: this.deps.nowMs(),
-      closeFd: (fd) => kernel.close(fd),
+      closeFd: (fd) => void kernel.tryClose(fd),
       mainPidChanged: this.deps.mainPidChanged,
     };
     let applying = false;
@@ -118,7 +120,7 @@ export class NotifyServer {
         if (bad !== null) {
           obs.rejected(c.name, 'bad_barrier', bad, sender);
           closeAll(ctx, c, dg.fds, 'invalid_message');
-        } else for (const fd of dg.fds) kernel.close(fd);
+        } else for (const fd of dg.fds) kernel.tryClose(fd);
         return;
       }
       if (dg.hasCreds && dg.pid === 0) {

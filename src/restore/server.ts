@@ -6,7 +6,6 @@
  */
 import type { Accepted } from '../native/binding.js';
 import type { Kernel, PollHandle } from '../agent/kernel.js';
-import { mustFd } from '../agent/errors.js';
 import type { Container } from '../agent/container.js';
 import type { Logger } from '../log/log.js';
 import { abortMessage, type Passed } from './encode.js';
@@ -36,7 +35,7 @@ export class RestoreServer {
     readonly path: string,
     private readonly hooks: RestoreHooks,
   ) {
-    this.fd = mustFd(kernel.seqpacketListen(path, RESTORE_BACKLOG), 'bind', path);
+    this.fd = kernel.seqpacketListen(path, RESTORE_BACKLOG);
   }
 
   start(): void {
@@ -46,7 +45,7 @@ export class RestoreServer {
   close(): void {
     if (this.handle) this.kernel.pollStop(this.handle);
     this.handle = null;
-    this.kernel.close(this.fd);
+    this.kernel.tryClose(this.fd);
     for (const t of [...this.transfers]) t.cancel('agent shutting down');
   }
 
@@ -56,12 +55,14 @@ export class RestoreServer {
 
   private acceptAll(): void {
     for (;;) {
-      const peer = this.kernel.accept(this.fd);
-      if (peer === null) return;
-      if (typeof peer === 'number') {
-        this.log.warning('restore accept failed', { container: this.container.name, errno: -peer });
+      let peer: Accepted | null;
+      try {
+        peer = this.kernel.accept(this.fd);
+      } catch (e) {
+        this.log.warning('restore accept failed', { container: this.container.name, error: (e as Error).message });
         return;
       }
+      if (peer === null) return;
       this.serve(peer);
     }
   }
@@ -71,9 +72,13 @@ export class RestoreServer {
     const refused = this.hooks.checkPeer(c, peer);
     if (refused !== null) {
       this.log.warning('restore refused', { container: c.name, pid: peer.pid, uid: peer.uid, reason: refused });
-      this.kernel.sendFds(peer.fd, abortMessage(refused), []);
-      this.kernel.close(peer.fd);
-      if (peer.pidfd >= 0) this.kernel.close(peer.pidfd);
+      try {
+        this.kernel.sendFds(peer.fd, abortMessage(refused), []);
+      } catch {
+        // The launcher is gone already; nothing to tell.
+      }
+      this.kernel.tryClose(peer.fd);
+      if (peer.pidfd >= 0) this.kernel.tryClose(peer.pidfd);
       return;
     }
     this.hooks.launcherConnected(c, peer);
@@ -87,7 +92,7 @@ export class RestoreServer {
       fdstoreMax: c.store.max,
       watchdogUsec: c.config.watchdogSec * 1e6,
     };
-    const t = new Transfer(this.kernel, mustFd(peer.fd, 'accept'), header, items, (r) => {
+    const t = new Transfer(this.kernel, peer.fd, header, items, (r) => {
       this.transfers.delete(t);
       unpin();
       if (r.ok) this.hooks.restored(c, items.length, (performance.now() - started) / 1000);

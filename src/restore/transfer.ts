@@ -10,7 +10,6 @@ import { END, batches, encodeHeader, type Message, type Passed, type RestoreHead
 /** A restore that has not finished in this time is abandoned (the launcher exits 111). */
 export const RESTORE_TIMEOUT_MS = 30_000;
 
-const EAGAIN = 11;
 const POLL_WRITABLE = 2;
 
 export type TransferResult = { ok: true; fds: number } | { ok: false; error: string };
@@ -45,13 +44,15 @@ export class Transfer {
 
   private pump(): void {
     while (this.current !== null && !this.finished) {
-      const rc = this.kernel.sendFds(this.fd, this.current.data, this.current.fds);
-      if (rc === -EAGAIN) {
-        this.waitWritable();
+      let rc: number | null;
+      try {
+        rc = this.kernel.sendFds(this.fd, this.current.data, this.current.fds);
+      } catch (e) {
+        this.finish({ ok: false, error: `${(e as Error).message}: launcher gone?` });
         return;
       }
-      if (rc < 0) {
-        this.finish({ ok: false, error: `sendmsg failed (errno ${-rc}): launcher gone?` });
+      if (rc === null) {
+        this.waitWritable();
         return;
       }
       this.current = this.queue.next().value ?? null;
@@ -73,7 +74,7 @@ export class Transfer {
     if (this.timer) clearTimeout(this.timer);
     if (this.handle) this.kernel.pollStop(this.handle);
     this.handle = null;
-    this.kernel.close(this.fd);
+    this.kernel.tryClose(this.fd);
     this.done(r);
   }
 }

@@ -111,6 +111,9 @@ export async function runAgent(argv: string[]): Promise<number> {
       dedupe,
       uid: process.getuid?.() ?? 0,
     });
+    // Handlers before the first socket: a SIGTERM that races start-up must not kill us
+    // with the default action (exit by signal, nothing closed).
+    const signalled = waitForSignal();
     agent.start();
     const http = listen === null ? null : await startHttp(listen, agent, registry, log);
     watchdog.reschedule();
@@ -119,7 +122,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       containers: configs.map((c) => ({ name: c.name, fileDescriptorStoreMax: c.fileDescriptorStoreMax, notifyAccess: c.notifyAccess })),
       nofile: hard,
     });
-    return await untilSignal(agent, log, () => {
+    return await untilSignal(signalled, agent, log, () => {
       watchdog.stop();
       void http?.close();
     });
@@ -149,23 +152,30 @@ async function startHttp(at: ListenAddress, agent: Agent, registry: Registry, lo
   }
 }
 
-function untilSignal(agent: Agent, log: ReturnType<typeof createLogger>, beforeStop: () => void): Promise<number> {
+function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => {
-      log.info('shutting down', { signal: sig });
-      // A hard deadline in case a close blocks: exit non-zero rather than hang past the grace period.
-      setTimeout(() => {
-        log.error('shutdown deadline passed', { deadlineMs: SHUTDOWN_DEADLINE_MS });
-        process.exit(EXIT_FAIL);
-      }, SHUTDOWN_DEADLINE_MS).unref();
-      beforeStop();
-      agent.stop(`signal ${sig}`);
-      log.info('stopped');
-      resolve(0);
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
   });
+}
+
+async function untilSignal(
+  signalled: Promise<NodeJS.Signals>,
+  agent: Agent,
+  log: ReturnType<typeof createLogger>,
+  beforeStop: () => void,
+): Promise<number> {
+  const sig = await signalled;
+  log.info('shutting down', { signal: sig });
+  // A hard deadline in case a close blocks: exit non-zero rather than hang past the grace period.
+  setTimeout(() => {
+    log.error('shutdown deadline passed', { deadlineMs: SHUTDOWN_DEADLINE_MS });
+    process.exit(EXIT_FAIL);
+  }, SHUTDOWN_DEADLINE_MS).unref();
+  beforeStop();
+  agent.stop(`signal ${sig}`);
+  log.info('stopped');
+  return 0;
 }
 
 type AgentValues = Record<string, string | string[] | boolean | undefined>;

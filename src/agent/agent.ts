@@ -20,6 +20,7 @@ import type { DedupeMethod, FdInfo } from '../native/binding.js';
 import type { EpollEvent, SysError } from '../native/sys.js';
 import { RestoreServer } from '../restore/server.js';
 import { installLauncher } from './install.js';
+import { listenAddressProblem, Listeners } from './listen.js';
 import { Lifecycle } from './lifecycle.js';
 import type { Passed } from '../restore/encode.js';
 
@@ -44,6 +45,8 @@ export class Agent {
   readonly containers = new Map<string, Container>();
   private readonly notify = new Map<string, NotifyServer>();
   private readonly restore = new Map<string, RestoreServer>();
+  /** Socket-activation sockets per container (`listen:`), the agent's own for its whole life. */
+  private readonly sockets = new Map<string, Listeners>();
   private readonly lifecycle: Lifecycle;
   private admin: AdminServer | null = null;
   private epfd = -1;
@@ -52,7 +55,10 @@ export class Agent {
   private stopped = false;
 
   constructor(private readonly d: AgentDeps) {
-    for (const cfg of d.configs) checkPaths(d.runDir, cfg.name);
+    for (const cfg of d.configs) {
+      checkPaths(d.runDir, cfg.name);
+      checkListen(cfg);
+    }
     checkPathFits(adminSocketPath(d.runDir));
     this.lifecycle = new Lifecycle({
       kernel: d.kernel,
@@ -82,6 +88,10 @@ export class Agent {
         const dir = join(runDir, cfg.name);
         // Never delete and recreate: a subPath mount keeps pointing at the old directory.
         mkdirSync(dir, { recursive: true, mode: 0o755 });
+        // Bound first, like socket units before their services: a busy port fails the start.
+        const sockets = Listeners.bind(kernel, cfg.name, cfg.listen);
+        this.sockets.set(cfg.name, sockets);
+        for (const b of sockets.entries()) this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
         const server = NotifyServer.bind(this.notifyDeps(), c, join(dir, 'notify'));
         this.notify.set(cfg.name, server);
         const restore = new RestoreServer(kernel, this.d.log, c, join(dir, 'restore'), {
@@ -123,6 +133,8 @@ export class Agent {
     this.notify.clear();
     this.admin?.close();
     this.admin = null;
+    for (const l of this.sockets.values()) l.close();
+    this.sockets.clear();
     for (const c of this.containers.values()) {
       const n = c.store.clear();
       if (n > 0) this.d.obs.dropped(c.name, 'released', n, { why });
@@ -224,9 +236,9 @@ export class Agent {
     }
   }
 
-  /** Sockets bound by the agent for a container (socket activation); none yet. */
-  private listeners(_c: Container): Passed[] {
-    return [];
+  /** Sockets bound by the agent for a container (socket activation), passed before stored fds (F3.27). */
+  private listeners(c: Container): Passed[] {
+    return this.sockets.get(c.name)?.passed() ?? [];
   }
 
   private hangup(id: number): void {
@@ -276,6 +288,17 @@ export class Agent {
 
 function checkPaths(runDir: string, name: string): void {
   for (const f of ['notify', 'restore']) checkPathFits(join(runDir, name, f));
+}
+
+function checkListen(cfg: ContainerConfig): void {
+  cfg.listen.forEach((l, i) => {
+    const problem = listenAddressProblem(l.kind, l.address);
+    if (problem !== null) {
+      throw Object.assign(new Error(`container ${cfg.name}: listen[${i}] ${l.name}: ${l.kind} address ${JSON.stringify(l.address)}: ${problem}`), {
+        code: 'ECONFIG',
+      });
+    }
+  });
 }
 
 function checkPathFits(path: string): void {

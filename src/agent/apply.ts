@@ -132,6 +132,7 @@ function applyMainPid(ctx: ApplyContext, c: Container, value: string, s: Sender)
   if (s.pid === 0) return refuse('sender pid not visible (no shared PID namespace)');
   if (pid === null) return refuse('not a pid > 1');
   if (pid === c.run.mainPid) return;
+  if (c.run.phase === 'exited') return refuse('the run is over: the main process exited');
   if (pid === procs.self()) return refuse('names the agent');
   if (!procs.alive(pid)) return refuse('process not alive or a zombie');
   const target = procs.cgroup(pid);

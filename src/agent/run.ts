@@ -95,6 +95,7 @@ export class Run {
   /** A2.11 WATCHDOG=trigger: fail at once. */
   trigger(): void {
     this.watchdogFailure = 'watchdog triggered by the application (WATCHDOG=trigger)';
+    this.watchdogDeadlineMs = null;
   }
 
   /**
@@ -118,7 +119,9 @@ export class Run {
 
   /** Earliest pending deadline, so the caller can schedule one timer. */
   nextDeadlineMs(): number | null {
-    const ds = [this.watchdogDeadlineMs, this.startDeadlineMs].filter((d): d is number => d !== null);
+    // A failed watchdog stays failed for the run: later pings may set a deadline that tick() ignores.
+    const wd = this.watchdogFailure === null ? this.watchdogDeadlineMs : null;
+    const ds = [wd, this.startDeadlineMs].filter((d): d is number => d !== null);
     return ds.length === 0 ? null : Math.min(...ds);
   }
 

@@ -49,12 +49,19 @@ export class Watchdog<H = unknown> {
 
   /** Re-arm the timer for the earliest deadline; also acts on WATCHDOG=trigger. */
   reschedule(): void {
+    this.arm(null);
+  }
+
+  /** `ticked`: the time every run was just ticked at; deadlines up to it are spent. */
+  private arm(ticked: number | null): void {
     if (this.stopped) return;
     this.signalFailed();
     let next: number | null = null;
     for (const c of this.d.containers()) {
       const t = c.run.nextDeadlineMs();
-      if (t !== null && (next === null || t < next)) next = t;
+      // A deadline the run did not act on at its own tick would re-fire at once, forever.
+      if (t === null || (ticked !== null && t <= ticked)) continue;
+      if (next === null || t < next) next = t;
     }
     if (next === this.armedFor) return;
     this.disarm();
@@ -77,7 +84,7 @@ export class Watchdog<H = unknown> {
         this.d.obs.watchdogFailed(c.name, r === 'watchdog' ? 'timeout' : 'start_timeout');
       }
     }
-    this.reschedule();
+    this.arm(now);
   }
 
   stop(): void {

@@ -27,6 +27,7 @@ export function buildConfig(flags: FlagSettings, fileText: string | null, fileNa
     } catch (e) {
       throw new ConfigError(`${fileName}: not valid YAML: ${(e as Error).message}`);
     }
+    const inFile = new Set<string>();
     if (doc !== null && doc !== undefined) {
       if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${fileName}: a mapping with a containers list`);
       const d = doc as Record<string, unknown>;
@@ -36,7 +37,8 @@ export function buildConfig(flags: FlagSettings, fileText: string | null, fileNa
       list.forEach((raw, i) => {
         if (typeof raw !== 'object' || raw === null) throw new ConfigError(`${fileName}: containers[${i}] must be a mapping`);
         const c = containerFromRaw(raw as Record<string, unknown>, base, `${fileName}: containers[${i}]`);
-        if (byName.has(c.name) && !flags.containers.includes(c.name)) throw new ConfigError(`${fileName}: container ${c.name} listed twice`);
+        if (inFile.has(c.name)) throw new ConfigError(`${fileName}: container ${c.name} listed twice`);
+        inFile.add(c.name);
         byName.set(c.name, c);
       });
     }

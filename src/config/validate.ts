@@ -26,6 +26,7 @@ const STORE_MAX_LIMIT = 1 << 30;
 const PRESERVE: readonly Preserve[] = ['no', 'restart', 'yes'];
 const LISTEN_KINDS: readonly ListenConfig['kind'][] = ['tcp', 'udp', 'unix-stream', 'unix-dgram'];
 const BACKLOG_DEFAULT = 4096;
+const LISTEN_FIELDS = new Set(['name', 'kind', 'address', 'backlog', 'reusePort']);
 
 type Raw = Record<string, unknown>;
 
@@ -61,6 +62,8 @@ export function containerFromRaw(raw: Raw, base: Omit<ContainerConfig, 'name'>, 
 
 function listenFromRaw(raw: Raw, where: string): ListenConfig {
   if (typeof raw !== 'object' || raw === null) throw new ConfigError(`${where}: an object`);
+  for (const k of Object.keys(raw)) if (!LISTEN_FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
+  if (raw.reusePort !== undefined && typeof raw.reusePort !== 'boolean') throw new ConfigError(`${where}.reusePort: true or false`);
   const kind = raw.kind ?? 'tcp';
   if (!LISTEN_KINDS.includes(kind as ListenConfig['kind'])) throw new ConfigError(`${where}.kind: one of ${LISTEN_KINDS.join(', ')}`);
   if (typeof raw.address !== 'string' || raw.address === '') throw new ConfigError(`${where}.address is required`);

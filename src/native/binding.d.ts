@@ -127,4 +127,16 @@ export interface Binding {
   setNofile(soft: number): number;
   /** Number of open fds of this process (count of /proc/self/fd entries, minus the dirfd). */
   countFds(): number;
+
+  /**
+   * Socket activation (agent/addon/activation.c, systemd's socket_address_listen):
+   * socket(CLOEXEC, blocking), SO_REUSEPORT if reusePort (inet only), SO_REUSEADDR,
+   * bind, chmod 0666 (unix paths), listen(backlog) (streams). kind: 0 tcp, 1 udp,
+   * 2 unix-stream, 3 unix-dgram. address: "A.B.C.D:PORT", "[V6]:PORT", "/path" or
+   * "@abstract". A path in use by a socket file is unlinked and bound again.
+   * fd or -errno (-EINVAL: address not of the kind's form).
+   */
+  listenSocket(kind: number, address: string, backlog: number, reusePort: number): number;
+  /** fcntl(F_SETFL) O_NONBLOCK on (1) or off (0). 0 or -errno. */
+  setNonblock(fd: number, on: number): number;
 }

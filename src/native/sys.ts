@@ -282,3 +282,33 @@ export function setNofile(soft: number): void {
 export function countFds(): number {
   return check('countFds', binding.countFds());
 }
+
+/** Kinds of socket-activation sockets, as the config names them. */
+export type ListenKind = 'tcp' | 'udp' | 'unix-stream' | 'unix-dgram';
+const LISTEN_KIND_CODES: Record<ListenKind, number> = { tcp: 0, udp: 1, 'unix-stream': 2, 'unix-dgram': 3 };
+
+/**
+ * A socket-activation socket, bound (and listening, for streams) as systemd binds
+ * a .socket unit's: close-on-exec, blocking (NonBlocking=no), SO_REUSEADDR,
+ * SO_REUSEPORT when asked (tcp/udp), IPV6_V6ONLY left to the kernel default,
+ * unix paths chmod 0666. address: "A.B.C.D:PORT" / "[V6]:PORT" for tcp/udp,
+ * "/absolute/path" or "@abstract" for unix. Throws SysError (EINVAL: malformed
+ * address, EADDRINUSE, EACCES...).
+ */
+export function listenSocket(kind: ListenKind, address: string, backlog: number, reusePort: boolean): number {
+  const code = LISTEN_KIND_CODES[kind];
+  if (code === undefined) throw new TypeError(`kind must be one of ${Object.keys(LISTEN_KIND_CODES).join(', ')}`);
+  if (typeof address !== 'string' || address.length === 0 || address.includes('\0')) {
+    throw new TypeError('address must be a non-empty string without NUL');
+  }
+  if (code >= 2 && Buffer.byteLength(address) > UNIX_PATH_MAX) throw new SysError('bind', osConstants.errno.ENAMETOOLONG);
+  assertInt('backlog', backlog, 0, INT32_MAX);
+  if (typeof reusePort !== 'boolean') throw new TypeError('reusePort must be a boolean');
+  return check('listenSocket', binding.listenSocket(code, address, backlog, reusePort ? 1 : 0));
+}
+
+/** Set or clear O_NONBLOCK on fd (shared by every copy of the open file description). */
+export function setNonblock(fd: number, on: boolean): void {
+  assertFd(fd);
+  check('fcntl', binding.setNonblock(fd, on ? 1 : 0));
+}

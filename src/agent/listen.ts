@@ -1,0 +1,116 @@
+/**
+ * Socket activation (systemd's .socket units): the sockets a container's
+ * `listen:` names, bound by the agent at start and passed first on every restore
+ * (F3.27), named by their config name. They are the agent's own, like a socket
+ * unit's: not in the store, never deduplicated against it (F3.29), kept for the
+ * agent's life (a stopped or crashed app does not close them), closed on stop.
+ */
+import { mkdirSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import { dirname } from 'node:path';
+import type { ListenConfig } from '../config/types.js';
+import type { SysError } from '../native/sys.js';
+import type { Passed } from '../restore/encode.js';
+import type { Kernel } from './kernel.js';
+
+/** sockaddr_un.sun_path: 108 bytes, one kept for the NUL (paths) or the leading NUL (abstract). */
+const UNIX_ADDRESS_MAX = 107;
+
+/**
+ * Why `address` is not of the form its kind takes, or null. Pure; the agent checks
+ * every listen entry before binding anything. IP literals only: the agent binds
+ * before any resolver is worth trusting, and systemd's ListenStream= takes no names either.
+ */
+export function listenAddressProblem(kind: ListenConfig['kind'], address: string): string | null {
+  if (kind === 'tcp' || kind === 'udp') {
+    const m = /^\[([^\]]+)\]:([0-9]+)$/.exec(address) ?? /^([^:[\]]+):([0-9]+)$/.exec(address);
+    if (!m) return 'expected "A.B.C.D:PORT" or "[IPV6]:PORT"';
+    const [, host, port] = m as unknown as [string, string, string];
+    const v6 = address.startsWith('[');
+    if (v6 ? !isIPv6(host) : !isIPv4(host)) return `${host} is not an IPv${v6 ? 6 : 4} address (IP literals only)`;
+    if (Number(port) > 65535) return `port ${port} is out of range`;
+    return null;
+  }
+  if (address.startsWith('@')) {
+    if (address.length < 2) return 'an abstract name needs at least one character after "@"';
+    if (Buffer.byteLength(address) > UNIX_ADDRESS_MAX + 1) return `abstract name longer than ${UNIX_ADDRESS_MAX} bytes`;
+    return null;
+  }
+  if (!address.startsWith('/')) return 'expected an absolute path or "@abstract"';
+  if (address.includes('\0')) return 'path contains NUL';
+  if (Buffer.byteLength(address) > UNIX_ADDRESS_MAX) return `path longer than ${UNIX_ADDRESS_MAX} bytes (sun_path)`;
+  return null;
+}
+
+export interface BoundListener {
+  name: string;
+  kind: ListenConfig['kind'];
+  address: string;
+  fd: number;
+}
+
+/** A listen entry could not be bound: names the container, the entry and the errno. */
+export class ListenError extends Error {
+  readonly code: string;
+  constructor(container: string, l: ListenConfig, cause: unknown) {
+    const e = cause as Partial<SysError> & Error;
+    super(`container ${container}: cannot bind listen socket ${l.name} (${l.kind} ${l.address}): ${e.message}`, { cause });
+    this.name = 'ListenError';
+    this.code = typeof e.code === 'string' ? e.code : 'EINVAL';
+  }
+}
+
+/** One container's activation sockets. Owns their fds. */
+export class Listeners {
+  private constructor(
+    private readonly kernel: Kernel,
+    private list: BoundListener[],
+  ) {}
+
+  /** Binds every entry in order; on any failure closes what it bound and throws ListenError. */
+  static bind(kernel: Kernel, container: string, cfgs: readonly ListenConfig[]): Listeners {
+    const bound: BoundListener[] = [];
+    for (const l of cfgs) {
+      try {
+        // systemd creates missing parent directories (DirectoryMode=0755) too.
+        if (l.kind.startsWith('unix') && l.address.startsWith('/')) mkdirSync(dirname(l.address), { recursive: true, mode: 0o755 });
+        const fd = kernel.listenSocket(l.kind, l.address, l.backlog, l.reusePort);
+        bound.push({ name: l.name, kind: l.kind, address: l.address, fd });
+      } catch (e) {
+        for (const b of bound) kernel.tryClose(b.fd);
+        throw new ListenError(container, l, e);
+      }
+    }
+    return new Listeners(kernel, bound);
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  entries(): readonly BoundListener[] {
+    return this.list;
+  }
+
+  /**
+   * The sockets to pass, in config order. Like systemd before every exec
+   * (flags_fds: NonBlocking=no), O_NONBLOCK is cleared first: it lives on the
+   * shared file description, and the previous app may have set it.
+   */
+  passed(): Passed[] {
+    for (const b of this.list) {
+      try {
+        this.kernel.setNonblock(b.fd, false);
+      } catch {
+        // Cannot happen for a socket we own; the app copes with O_NONBLOCK anyway.
+      }
+    }
+    return this.list.map((b) => ({ fd: b.fd, name: b.name }));
+  }
+
+  /** Closes every socket (agent stop). Unix socket files stay, as with systemd's RemoveOnStop=no. */
+  close(): void {
+    for (const b of this.list) this.kernel.tryClose(b.fd);
+    this.list = [];
+  }
+}

@@ -27,7 +27,7 @@ import type { Passed } from '../restore/encode.js';
 /** Longest AF_UNIX path: sun_path is 108 bytes including the terminating NUL. */
 export const SUN_PATH_MAX = 107;
 /** epoll events read per call. */
-const EPOLL_BATCH = 256;
+const EPOLL_BATCH = 64;
 
 export interface AgentDeps {
   kernel: Kernel;
@@ -142,6 +142,13 @@ export class Agent {
     if (this.epollHandle) this.d.kernel.pollStop(this.epollHandle);
     if (this.epfd >= 0) this.d.kernel.tryClose(this.epfd);
     this.epfd = -1;
+  }
+
+  /** /healthz: every socket bound and still served. */
+  health(): { ok: boolean; reason: string } {
+    if (this.stopped) return { ok: false, reason: 'agent stopped' };
+    for (const [name, s] of this.notify) if (!s.healthy) return { ok: false, reason: `notify socket of ${name} failed` };
+    return { ok: true, reason: 'ok' };
   }
 
   /** Empty one store (`fdstore clean`, systemctl clean --what=fdstore). */

@@ -67,9 +67,11 @@ export class Run {
     this.phase = 'reloading';
   }
 
+  /** W5.3: the watchdog runs only in running states; STOPPING=1 (A2.3) stops it. */
   stopping(): void {
     if (this.phase === 'exited') return;
     this.phase = 'stopping';
+    this.watchdogDeadlineMs = null;
   }
 
   /** The main process exited: the run is over; its timers stop (W5.3). */

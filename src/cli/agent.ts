@@ -139,7 +139,7 @@ async function startHttp(at: ListenAddress, agent: Agent, registry: Registry, lo
     registry,
     log,
     // Serving at all means agent.start() bound every socket; SIGTERM closes this server.
-    health: () => ({ ok: true, reason: 'ok' }),
+    health: () => agent.health(),
     run: (name) => agent.containers.get(name)?.run,
   });
   try {

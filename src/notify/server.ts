@@ -73,6 +73,11 @@ export class NotifyServer {
     }
   }
 
+  /** False once a receive error stopped this socket for good (D1.13). */
+  get healthy(): boolean {
+    return !this.failed;
+  }
+
   close(): void {
     if (this.handle) this.deps.kernel.pollStop(this.handle);
     this.handle = null;

@@ -269,9 +269,11 @@ static void add_names(size_t len, unsigned nfds, unsigned first, struct restore 
 	if (first == 0)
 		memcpy(buf, FDNAMES_PREFIX, old);
 	char *out = buf + old;
-	for (char *name = msg + 2; *name; ) {
+	unsigned index = first;
+	for (char *name = msg + 2; *name; index++) {
 		char *nl = strchr(name, '\n');
-		if (out != buf + strlen(FDNAMES_PREFIX))
+		/* By position, not by output length: names may be empty. */
+		if (index > 0)
 			*out++ = ':';
 		memcpy(out, name, (size_t)(nl - name));
 		out += nl - name;

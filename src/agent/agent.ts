@@ -52,6 +52,7 @@ export class Agent {
   private epfd = -1;
   private epollHandle: PollHandle | null = null;
   private lastId = 0;
+  private epollFailed = false;
   private stopped = false;
 
   constructor(private readonly d: AgentDeps) {
@@ -147,6 +148,7 @@ export class Agent {
   /** /healthz: every socket bound and still served. */
   health(): { ok: boolean; reason: string } {
     if (this.stopped) return { ok: false, reason: 'agent stopped' };
+    if (this.epollFailed) return { ok: false, reason: 'hang-up detection failed' };
     for (const [name, s] of this.notify) if (!s.healthy) return { ok: false, reason: `notify socket of ${name} failed` };
     return { ok: true, reason: 'ok' };
   }
@@ -235,7 +237,12 @@ export class Agent {
       try {
         ev = this.d.kernel.epollWait(this.epfd, EPOLL_BATCH);
       } catch (e) {
-        this.d.log.error('epoll_wait failed', { error: (e as Error).message });
+        // The epoll fd stays readable: polling on would spin. Hang-ups go unnoticed
+        // from now on, which /healthz reports.
+        this.d.log.error('epoll_wait failed: hang-ups of stored fds are no longer detected', { error: (e as Error).message });
+        if (this.epollHandle) this.d.kernel.pollStop(this.epollHandle);
+        this.epollHandle = null;
+        this.epollFailed = true;
         return;
       }
       for (const { key: id } of ev) this.hangup(id);

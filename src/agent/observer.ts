@@ -26,8 +26,10 @@ export interface Observer {
   restored(container: string, fds: number, seconds: number): void;
 }
 
-/** Drop reasons systemd logs as warnings; the rest are routine (debug in systemd). */
-const QUIET_DROPS = new Set<DropReason>(['duplicate', 'hangup', 'removed']);
+/** Routine closes: systemd logs them at debug level; a mass hang-up must not flood the log. */
+const DEBUG_DROPS = new Set<DropReason>(['duplicate', 'hangup']);
+/** Closes asked for by the app or operator. */
+const INFO_DROPS = new Set<DropReason>(['removed']);
 
 export function logObserver(log: Logger): Observer {
   return {
@@ -35,7 +37,12 @@ export function logObserver(log: Logger): Observer {
     rejected: (container, reason, detail, sender) =>
       log.warning('notify message dropped', { container, reason, detail, pid: sender?.pid, uid: sender?.uid }),
     dropped: (container, reason, count, fields) =>
-      (QUIET_DROPS.has(reason) ? log.info : log.warning)('closed fds', { container, reason, count, ...fields }),
+      (DEBUG_DROPS.has(reason) ? log.debug : INFO_DROPS.has(reason) ? log.info : log.warning)('closed fds', {
+        container,
+        reason,
+        count,
+        ...fields,
+      }),
     stored: (container, count, fdname) => log.debug('stored fds', { container, count, fdname }),
     warn: (container, msg, fields) => log.warning(msg, { container, ...fields }),
     stateChanged: (container, phase) => log.info('state changed', { container, state: phase }),

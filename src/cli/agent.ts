@@ -60,6 +60,9 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   const level = values['log-level'] ?? 'info';
   if (!isLevel(level)) return usage(`--log-level must be debug, info, warning or error`);
+  // A log reader that went away (EPIPE) must not take the stores down with an
+  // unhandled 'error' event: the agent keeps serving without its log.
+  process.stderr.on('error', () => {});
   const log = createLogger(process.stderr, level as Level);
   try {
     if (!values['run-dir']) throw new ConfigError('--run-dir is required');

@@ -277,7 +277,8 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<Agent> {
   const runDir = join(root, 'run');
   mkdirSync(runDir, { mode: 0o755 });
   if (opts.user) chownSync(runDir, opts.user.uid, opts.user.gid);
-  const args = [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--listen', 'off'];
+  // Debug level: the tests observe every decision, routine ones (hang-up, duplicate) included.
+  const args = [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--listen', 'off', '--log-level', 'debug'];
   for (const c of opts.containers ?? ['app']) args.push('--container', c);
   if (opts.config !== undefined) {
     const file = join(root, 'config.yaml');

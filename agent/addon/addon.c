@@ -99,6 +99,26 @@ static napi_value NotifySocket(napi_env env, napi_callback_info info) { return p
 static napi_value SeqpacketListen(napi_env env, napi_callback_info info) { return path_int_call(env, info, 1); }
 static napi_value StreamListen(napi_env env, napi_callback_info info) { return path_int_call(env, info, 2); }
 
+static napi_value ListenSocket(napi_env env, napi_callback_info info) {
+  char *address;
+  int r;
+  ARGS(4);
+  INT_ARG(0, kind);
+  INT_ARG(2, backlog);
+  INT_ARG(3, reuse_port);
+  if (!(address = get_string(env, argv[1]))) return type_error(env, "fdstore: address must be a string without NUL");
+  r = act_listen((int)kind, address, (int)backlog, reuse_port != 0);
+  free(address);
+  return num(env, r);
+}
+
+static napi_value SetNonblock(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  INT_ARG(0, fd);
+  INT_ARG(1, on);
+  return num(env, act_set_nonblock((int)fd, on != 0));
+}
+
 static napi_value notify_to_js(napi_env env, const struct scm_notify *n) {
   napi_value obj, data, fds, ab, stats;
   void *abdata;
@@ -308,6 +328,12 @@ static napi_value SetNofile(napi_env env, napi_callback_info info) {
 static napi_value CountFds(napi_env env, napi_callback_info info) {
   (void)info;
   return num(env, sys_count_fds());
+}
+
+static napi_value ReserveFds(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT_ARG(0, n);
+  return num(env, sys_reserve_fds((int)n));
 }
 
 /* ---- uv_poll handles ----
@@ -562,7 +588,8 @@ NAPI_MODULE_INIT() {
       FN("epollWait", EpollWait),       FN("sameFile", SameFile),
       FN("fdInfo", FdInfo),             FN("pidfdOpen", PidfdOpen),
       FN("getNofile", GetNofile),       FN("setNofile", SetNofile),
-      FN("countFds", CountFds),
+      FN("countFds", CountFds), FN("reserveFds", ReserveFds),         FN("listenSocket", ListenSocket),
+      FN("setNonblock", SetNonblock),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;

@@ -71,6 +71,7 @@ int sys_pidfd_open(pid_t pid);
 int sys_get_nofile(double *soft, double *hard);
 int sys_set_nofile(double soft);
 int sys_count_fds(void);
+int sys_reserve_fds(int n);
 /* st_dev, st_ino, st_mode, F_GETFL (masked); mode 0 if fstat failed. */
 void sys_fd_stats(int fd, double out[4]);
 
@@ -91,5 +92,13 @@ struct fd_info {
   size_t local_len, peer_len; /* abstract names may hold NULs */
 };
 int fdinfo_get(int fd, struct fd_info *out);
+
+/* activation.c: sockets bound for a container's `listen:` (systemd .socket units). */
+enum { ACT_TCP = 0, ACT_UDP = 1, ACT_UNIX_STREAM = 2, ACT_UNIX_DGRAM = 3 };
+/* Bound (and listening, for streams) close-on-exec blocking socket, or -errno
+ * (-EINVAL: address not of the kind's form). */
+int act_listen(int kind, const char *address, int backlog, int reuse_port);
+/* Set or clear O_NONBLOCK: 0 or -errno. */
+int act_set_nonblock(int fd, int on);
 
 #endif

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.js';
 import { fanout, logObserver } from '../agent/observer.js';
 import { realProcs } from '../agent/procs.js';
-import { checkFdBudget } from '../agent/limits.js';
+import { checkFdBudget, requiredFds } from '../agent/limits.js';
 import { buildConfig, readConfigFile, type FlagSettings } from '../config/load.js';
 import { ConfigError, intIn, notifyAccess } from '../config/validate.js';
 import type { Preserve } from '../config/types.js';
@@ -76,6 +76,9 @@ export async function runAgent(argv: string[]): Promise<number> {
     const { soft, hard } = sys.getNofile();
     checkFdBudget(configs, hard);
     if (hard !== soft) sys.setNofile(hard);
+    // Grow the fd table once now rather than ~10 times, each behind an RCU grace
+    // period, while a burst of FDSTORE=1 messages is being received.
+    sys.reserveFds(Math.min(requiredFds(configs), hard));
 
     const nowMs = (): number => performance.now();
     const registry = new Registry();

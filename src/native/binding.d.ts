@@ -127,6 +127,8 @@ export interface Binding {
   setNofile(soft: number): number;
   /** Number of open fds of this process (count of /proc/self/fd entries, minus the dirfd). */
   countFds(): number;
+  /** Grow the fd table now so fd numbers below n need no growth later (each growth waits for RCU in a threaded process). 0 or -errno. */
+  reserveFds(n: number): number;
 
   /**
    * Socket activation (agent/addon/activation.c, systemd's socket_address_listen):

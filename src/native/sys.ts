@@ -279,6 +279,12 @@ export function setNofile(soft: number): void {
 }
 
 /** Open fds of this process (tests assert it is unchanged around a receive). */
+/** Pre-grow the fd table for fd numbers below n (see binding.d.ts). */
+export function reserveFds(n: number): void {
+  assertInt('n', n, 1, INT32_MAX);
+  check('fcntl', binding.reserveFds(n));
+}
+
 export function countFds(): number {
   return check('countFds', binding.countFds());
 }

@@ -276,6 +276,7 @@ export class Agent {
           return -((e as SysError).errno ?? 1);
         }
       },
+      pollAddMany: (fds, keys) => k.epollAddMany(this.epfd, fds, keys),
       pollDel: (fd) => {
         try {
           k.epollDel(this.epfd, fd);

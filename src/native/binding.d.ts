@@ -110,6 +110,8 @@ export interface Binding {
   epollCreate(): number;
   /** epoll_ctl(ADD, fd, events = 0, data.u64 = key): only EPOLLHUP/EPOLLERR are reported. 0 or -errno (-EPERM: not pollable). key < 2^53. */
   epollAdd(epfd: number, fd: number, key: number): number;
+  /** epollAdd for many fds in one call (fds[i] with keys[i]): 0 or -errno per fd. */
+  epollAddMany(epfd: number, fds: number[], keys: number[]): Int32Array;
   /** epoll_ctl(DEL). 0 or -errno. */
   epollDel(epfd: number, fd: number): number;
   /** epoll_wait(timeout 0) up to max events: flat [key, events, key, events, ...]; -errno on error. */

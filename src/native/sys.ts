@@ -218,6 +218,13 @@ export function epollAdd(epfd: number, fd: number, key: number): void {
   check('epoll_ctl', binding.epollAdd(epfd, fd, key));
 }
 
+/** epollAdd for a batch: 0 or -errno per fd (no throw: the caller decides per fd, F3.16). */
+export function epollAddMany(epfd: number, fds: number[], keys: number[]): Int32Array {
+  assertFd(epfd, 'epfd');
+  if (fds.length !== keys.length || fds.length > NOTIFY_FDS_MAX) throw new RangeError('fds and keys: equal length, at most 768');
+  return binding.epollAddMany(epfd, fds, keys);
+}
+
 export function epollDel(epfd: number, fd: number): void {
   assertFd(epfd, 'epfd');
   assertFd(fd);

@@ -23,6 +23,8 @@ export interface StoreOps {
   sameFile(a: number, b: number): boolean;
   /** Register for EPOLLHUP/EPOLLERR with this key: 0, or a negative errno (-EPERM: not pollable). */
   pollAdd(fd: number, key: number): number;
+  /** pollAdd for a whole message at once (one native call): 0 / -errno per fd. */
+  pollAddMany?(fds: number[], keys: number[]): ArrayLike<number>;
   pollDel(fd: number): void;
   close(fd: number): void;
   /** Store ids, shared by every store of the agent (they key one epoll set). */
@@ -36,6 +38,8 @@ export interface Entry extends FdStat {
   /** Registered with epoll (F3.16); false for FDPOLL=0 and for fds epoll refuses. */
   readonly poll: boolean;
 }
+
+type MutableEntry = { -readonly [K in keyof Entry]: Entry[K] };
 
 /** Why the store closed an fd (a metric label: keep it closed). */
 export type DropReason =
@@ -70,10 +74,13 @@ export interface AddResult {
 }
 
 const EPERM = 1;
+/** pollAll's answer for fds after a failed registration: never registered, dropped. */
+const NOT_ATTEMPTED = -1_000_000;
 
 export class FdStore {
-  private readonly entries = new Map<number, Entry>();
-  private readonly byInode = new Map<string, Entry[]>();
+  private readonly entries = new Map<number, MutableEntry>();
+  /** st_dev -> st_ino -> entries of that inode (one, or several for the same file). */
+  private readonly byInode = new Map<number, Map<number, MutableEntry | MutableEntry[]>>();
   /** In-flight restores still sending fds by number: closes wait until they finish. */
   private pins = 0;
   private deferredCloses: number[] = [];
@@ -107,13 +114,14 @@ export class FdStore {
    */
   add(fds: readonly number[], stats: readonly FdStat[], name: string, poll: boolean): AddResult {
     const result: AddResult = { stored: 0, dropped: {} };
+    const fresh: MutableEntry[] = [];
     for (let i = 0; i < fds.length; i++) {
       const fd = fds[i]!;
       const stat = stats[i]!;
       // F3.8 (2) and F3.11: the limit is checked before the duplicate test.
       if (this.entries.size >= this.maxFds) {
         this.closeRest(fds, i, 'over_limit', result);
-        return result;
+        break;
       }
       let failure: string | null = null;
       try {
@@ -126,18 +134,18 @@ export class FdStore {
       } catch (e) {
         failure = `duplicate check failed: ${(e as Error).message}`;
       }
-      if (failure === null) {
-        failure = this.insert(fd, stat, name, poll);
-        if (failure === null) {
-          result.stored++;
-          continue;
-        }
+      if (failure !== null) {
+        // F3.8: any other error stops the add and closes this fd and the rest.
+        result.error = failure;
+        this.closeRest(fds, i, 'error', result);
+        break;
       }
-      // F3.8: any other error stops the add and closes this fd and the rest.
-      result.error = failure;
-      this.closeRest(fds, i, 'error', result);
-      return result;
+      fresh.push(this.insert(fd, stat, name));
     }
+    // Registered after the loop, all at once: entries of this message are already
+    // in the buckets, so duplicates within the message were found (F3.12).
+    const failed = poll && fresh.length > 0 ? this.register(fresh, result) : 0;
+    result.stored = fresh.length - failed;
     return result;
   }
 
@@ -192,38 +200,74 @@ export class FdStore {
   }
 
   private findSame(fd: number, stat: FdStat): boolean {
-    const bucket = this.byInode.get(inodeKey(stat));
-    if (!bucket) return false;
-    for (const e of bucket) if (this.ops.sameFile(e.fd, fd)) return true;
+    const slot = this.byInode.get(stat.dev)?.get(stat.ino);
+    if (slot === undefined) return false;
+    if (!Array.isArray(slot)) return this.ops.sameFile(slot.fd, fd);
+    for (const e of slot) if (this.ops.sameFile(e.fd, fd)) return true;
     return false;
   }
 
-  private insert(fd: number, stat: FdStat, name: string, poll: boolean): string | null {
-    const id = this.ops.nextId();
-    let polled = false;
-    if (poll) {
-      const rc = this.ops.pollAdd(fd, id);
-      // F3.16: regular files, memfds and directories cannot be polled: stored unpolled.
-      if (rc === 0) polled = true;
-      else if (rc !== -EPERM) return `epoll registration failed (errno ${-rc})`;
-    }
-    const entry: Entry = { id, fd, name, poll: polled, ...pickStat(stat) };
-    this.entries.set(id, entry);
-    const key = inodeKey(stat);
-    const bucket = this.byInode.get(key);
-    if (bucket) bucket.push(entry);
-    else this.byInode.set(key, [entry]);
-    return null;
+  private insert(fd: number, stat: FdStat, name: string): MutableEntry {
+    const entry: MutableEntry = { id: this.ops.nextId(), fd, name, poll: false, dev: stat.dev, ino: stat.ino, mode: stat.mode, flags: stat.flags };
+    this.entries.set(entry.id, entry);
+    let inodes = this.byInode.get(stat.dev);
+    if (!inodes) this.byInode.set(stat.dev, (inodes = new Map()));
+    const slot = inodes.get(stat.ino);
+    if (slot === undefined) inodes.set(stat.ino, entry);
+    else if (Array.isArray(slot)) slot.push(entry);
+    else inodes.set(stat.ino, [slot, entry]);
+    return entry;
   }
 
-  private drop(e: Entry): void {
+  /**
+   * F3.16: register the message's new entries with epoll. EPERM (regular files,
+   * memfds) leaves an entry unpolled; any other error stops the add (F3.8): that
+   * entry and every later one of the message leave the store again, closed.
+   * Returns how many left.
+   */
+  private register(fresh: MutableEntry[], result: AddResult): number {
+    const rcs = this.pollAll(fresh);
+    let failAt = -1;
+    for (let k = 0; k < fresh.length; k++) {
+      const rc = rcs[k]!;
+      if (rc === 0) fresh[k]!.poll = true;
+      else if (rc !== -EPERM && failAt < 0) {
+        failAt = k;
+        result.error = `epoll registration failed (errno ${-rc})`;
+      }
+    }
+    if (failAt < 0) return 0;
+    for (let k = failAt; k < fresh.length; k++) {
+      this.drop(fresh[k]!);
+      bump(result, 'error');
+    }
+    return fresh.length - failAt;
+  }
+
+  private pollAll(fresh: MutableEntry[]): ArrayLike<number> {
+    if (this.ops.pollAddMany) return this.ops.pollAddMany(fresh.map((e) => e.fd), fresh.map((e) => e.id));
+    const rcs: number[] = [];
+    for (const e of fresh) {
+      const rc = this.ops.pollAdd(e.fd, e.id);
+      rcs.push(rc);
+      if (rc !== 0 && rc !== -EPERM) break; // stop at the first real failure, as F3.8 does
+    }
+    while (rcs.length < fresh.length) rcs.push(NOT_ATTEMPTED);
+    return rcs;
+  }
+
+  private drop(e: MutableEntry): void {
     this.entries.delete(e.id);
-    const key = inodeKey(e);
-    const bucket = this.byInode.get(key);
-    if (bucket) {
-      const i = bucket.indexOf(e);
-      if (i >= 0) bucket.splice(i, 1);
-      if (bucket.length === 0) this.byInode.delete(key);
+    const inodes = this.byInode.get(e.dev);
+    const slot = inodes?.get(e.ino);
+    if (inodes && slot !== undefined) {
+      if (slot === e) inodes.delete(e.ino);
+      else if (Array.isArray(slot)) {
+        const i = slot.indexOf(e);
+        if (i >= 0) slot.splice(i, 1);
+        if (slot.length === 1) inodes.set(e.ino, slot[0]!);
+      }
+      if (inodes.size === 0) this.byInode.delete(e.dev);
     }
     // Out of the epoll set before close: the sender still holds the same open file,
     // so a registration left behind would keep firing for it.
@@ -238,14 +282,6 @@ export class FdStore {
       bump(r, reason);
     }
   }
-}
-
-function inodeKey(s: FdStat): string {
-  return `${s.dev}:${s.ino}`;
-}
-
-function pickStat(s: FdStat): FdStat {
-  return { dev: s.dev, ino: s.ino, mode: s.mode, flags: s.flags };
 }
 
 function bump(r: AddResult, reason: DropReason): void {

@@ -68,6 +68,15 @@ export class Agent {
       procs: d.procs,
       nowMs: d.nowMs,
       drainNotify: (c) => this.notify.get(c.name)?.drain(),
+      releaseSockets: (c) => this.sockets.get(c.name)?.release() ?? 0,
+      rebindSockets: (c) => {
+        try {
+          if (this.sockets.get(c.name)?.rebind()) this.d.log.info('listen sockets bound again', { container: c.name });
+        } catch (e) {
+          // The app starts without them rather than not at all; the log says why.
+          this.d.log.error('cannot bind listen sockets again', { container: c.name, error: (e as Error).message });
+        }
+      },
       knownCgroups: () => {
         const m = new Map<string, string>();
         for (const c of this.containers.values()) if (c.cgroup !== null) m.set(c.name, c.cgroup);

@@ -26,6 +26,10 @@ export interface LifecycleDeps {
   drainNotify(c: Container): void;
   /** Latest cgroup seen per container (restore peers, MAINPID targets). */
   knownCgroups(): Map<string, string>;
+  /** releaseAfterSec: close the container's listen: sockets; returns how many. */
+  releaseSockets(c: Container): number;
+  /** Bind them again before the next restore passes them. */
+  rebindSockets(c: Container): void;
 }
 
 export class Lifecycle {
@@ -54,6 +58,7 @@ export class Lifecycle {
   launcherConnected(c: Container, peer: Accepted): void {
     this.unwatch(c.name);
     this.cancelRelease(c.name);
+    this.d.rebindSockets(c);
     c.starts++;
     const pid = peer.pid > 0 ? peer.pid : null;
     const run = c.startRun(this.d.nowMs(), pid);
@@ -96,7 +101,11 @@ export class Lifecycle {
     } else if (c.config.releaseAfterSec > 0) {
       const t = setTimeout(() => {
         this.releaseTimers.delete(c.name);
-        if (c.run.phase === 'exited') this.release(c, `no main process for ${c.config.releaseAfterSec} s`);
+        if (c.run.phase !== 'exited') return;
+        const why = `no main process for ${c.config.releaseAfterSec} s`;
+        this.release(c, why);
+        const n = this.d.releaseSockets(c);
+        if (n > 0) this.d.log.warning('listen sockets closed', { container: c.name, count: n, why });
       }, c.config.releaseAfterSec * 1000);
       t.unref();
       this.releaseTimers.set(c.name, t);

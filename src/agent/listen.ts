@@ -62,9 +62,14 @@ export class ListenError extends Error {
 
 /** One container's activation sockets. Owns their fds. */
 export class Listeners {
+  /** Closed by releaseAfterSec; bound again when the next main process starts. */
+  private released = false;
+
   private constructor(
     private readonly kernel: Kernel,
     private list: BoundListener[],
+    private readonly container: string,
+    private readonly cfgs: readonly ListenConfig[],
   ) {}
 
   /** Binds every entry in order; on any failure closes what it bound and throws ListenError. */
@@ -81,7 +86,26 @@ export class Listeners {
         throw new ListenError(container, l, e);
       }
     }
-    return new Listeners(kernel, bound);
+    return new Listeners(kernel, bound, container, cfgs);
+  }
+
+  /**
+   * releaseAfterSec passed without a main process: close the sockets so the ports
+   * refuse connections instead of queueing handshakes nobody will accept.
+   */
+  release(): number {
+    const n = this.list.length;
+    this.close();
+    this.released = n > 0;
+    return n;
+  }
+
+  /** A main process starts again: bind what release() closed. Throws ListenError. */
+  rebind(): boolean {
+    if (!this.released) return false;
+    this.list = Listeners.bind(this.kernel, this.container, this.cfgs).list;
+    this.released = false;
+    return true;
   }
 
   get size(): number {

@@ -1,0 +1,44 @@
+/**
+ * releaseAfterSec (docs/scope.md): a container without a main process for that
+ * long loses its store AND its listen: sockets, so its port refuses instead of
+ * queueing handshakes nobody accepts; the next start binds them again.
+ */
+import { connect } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { startAgent, type Agent } from '../helpers/agent.js';
+import { run } from '../helpers/proc.js';
+import { cleanEnv, freePort, launcherOf, until, waitExited } from './harness.js';
+
+let agent: Agent | null = null;
+afterEach(async () => {
+  await agent?.dispose();
+  agent = null;
+});
+
+function probe(port: number): Promise<'open' | 'refused' | 'other'> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => {
+      s.destroy();
+      resolve('open');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' ? 'refused' : 'other'));
+  });
+}
+
+it('releaseAfterSec closes listen: sockets after the main process is gone, and the next start rebinds them', async () => {
+  const port = await freePort();
+  agent = await startAgent({
+    containers: [],
+    config: { containers: [{ name: 'app', releaseAfterSec: 0.5, listen: [{ name: 'http', kind: 'tcp', address: `127.0.0.1:${port}` }] }] },
+  });
+  expect(await probe(port)).toBe('open'); // the agent listens before any app exists
+  const first = await run(launcherOf(agent), ['--', 'sh', '-c', 'echo "$LISTEN_FDS $LISTEN_FDNAMES"'], { env: cleanEnv() });
+  expect(first.stdout.trim()).toBe('1 http');
+  await waitExited(agent);
+  await until(async () => (await probe(port)) === 'refused', 5_000, 'port refused after releaseAfterSec');
+  expect(agent.logs.some((l) => l.msg === 'listen sockets closed' && l.container === 'app')).toBe(true);
+
+  const second = await run(launcherOf(agent), ['--', 'sh', '-c', 'echo "$LISTEN_FDS $LISTEN_FDNAMES"'], { env: cleanEnv() });
+  expect(second.stdout.trim()).toBe('1 http');
+  expect(await probe(port)).toBe('open');
+});

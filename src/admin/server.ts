@@ -4,7 +4,8 @@
  * list or empty other containers' stores.
  */
 import { Socket } from 'node:net';
-import type { Kernel, PollHandle } from '../agent/kernel.js';
+import { Acceptor } from '../agent/acceptor.js';
+import type { Kernel } from '../agent/kernel.js';
 import type { Accepted } from '../native/binding.js';
 import type { Logger } from '../log/log.js';
 import { ADMIN_REQUEST_MAX_BYTES, type AdminRequest, type AdminResponse } from './protocol.js';
@@ -14,8 +15,7 @@ const ADMIN_BACKLOG = 16;
 const ADMIN_CLIENT_TIMEOUT_MS = 5000;
 
 export class AdminServer {
-  private handle: PollHandle | null = null;
-  private readonly fd: number;
+  private readonly acceptor: Acceptor;
   private readonly clients = new Set<Socket>();
 
   constructor(
@@ -25,38 +25,27 @@ export class AdminServer {
     private readonly allowedUid: number,
     private readonly handler: (req: AdminRequest) => AdminResponse,
   ) {
-    this.fd = kernel.streamListen(path, ADMIN_BACKLOG);
+    const fd = kernel.streamListen(path, ADMIN_BACKLOG);
+    this.acceptor = new Acceptor(kernel, log, fd, 'admin', {}, (peer) => this.admit(peer));
   }
 
   start(): void {
-    this.handle = this.kernel.pollStart(this.fd, 1, () => this.acceptAll());
+    this.acceptor.start();
   }
 
   close(): void {
-    if (this.handle) this.kernel.pollStop(this.handle);
-    this.handle = null;
-    this.kernel.tryClose(this.fd);
+    this.acceptor.close();
     for (const c of this.clients) c.destroy();
   }
 
-  private acceptAll(): void {
-    for (;;) {
-      let a: Accepted | null;
-      try {
-        a = this.kernel.accept(this.fd);
-      } catch (e) {
-        this.log.warning('admin accept failed', { error: (e as Error).message });
-        return;
-      }
-      if (a === null) return;
-      if (a.pidfd >= 0) this.kernel.tryClose(a.pidfd);
-      if (a.uid !== this.allowedUid) {
-        this.log.warning('admin connection refused', { uid: a.uid, pid: a.pid, reason: 'uid differs from the agent' });
-        this.kernel.tryClose(a.fd);
-        continue;
-      }
-      this.serve(new Socket({ fd: a.fd, readable: true, writable: true }));
+  private admit(a: Accepted): void {
+    if (a.pidfd >= 0) this.kernel.tryClose(a.pidfd);
+    if (a.uid !== this.allowedUid) {
+      this.log.warning('admin connection refused', { uid: a.uid, pid: a.pid, reason: 'uid differs from the agent' });
+      this.kernel.tryClose(a.fd);
+      return;
     }
+    this.serve(new Socket({ fd: a.fd, readable: true, writable: true }));
   }
 
   private serve(sock: Socket): void {

@@ -5,7 +5,8 @@
  * The fds stay in the store (F3.32).
  */
 import type { Accepted } from '../native/binding.js';
-import type { Kernel, PollHandle } from '../agent/kernel.js';
+import { Acceptor } from '../agent/acceptor.js';
+import type { Kernel } from '../agent/kernel.js';
 import type { Container } from '../agent/container.js';
 import type { Logger } from '../log/log.js';
 import { abortMessage, type Passed } from './encode.js';
@@ -24,8 +25,7 @@ export interface RestoreHooks {
 }
 
 export class RestoreServer {
-  private handle: PollHandle | null = null;
-  private readonly fd: number;
+  private readonly acceptor: Acceptor;
   private readonly transfers = new Set<Transfer>();
 
   constructor(
@@ -35,36 +35,21 @@ export class RestoreServer {
     readonly path: string,
     private readonly hooks: RestoreHooks,
   ) {
-    this.fd = kernel.seqpacketListen(path, RESTORE_BACKLOG);
+    const fd = kernel.seqpacketListen(path, RESTORE_BACKLOG);
+    this.acceptor = new Acceptor(kernel, log, fd, 'restore', { container: container.name }, (peer) => this.serve(peer));
   }
 
   start(): void {
-    this.handle = this.kernel.pollStart(this.fd, 1, () => this.acceptAll());
+    this.acceptor.start();
   }
 
   close(): void {
-    if (this.handle) this.kernel.pollStop(this.handle);
-    this.handle = null;
-    this.kernel.tryClose(this.fd);
+    this.acceptor.close();
     for (const t of [...this.transfers]) t.cancel('agent shutting down');
   }
 
   get inFlight(): number {
     return this.transfers.size;
-  }
-
-  private acceptAll(): void {
-    for (;;) {
-      let peer: Accepted | null;
-      try {
-        peer = this.kernel.accept(this.fd);
-      } catch (e) {
-        this.log.warning('restore accept failed', { container: this.container.name, error: (e as Error).message });
-        return;
-      }
-      if (peer === null) return;
-      this.serve(peer);
-    }
   }
 
   private serve(peer: Accepted): void {

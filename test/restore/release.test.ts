@@ -42,3 +42,22 @@ it('releaseAfterSec closes listen: sockets after the main process is gone, and t
   expect(second.stdout.trim()).toBe('1 http');
   expect(await probe(port)).toBe('open');
 });
+
+it('F3.22 preserve: no releases the store whenever the main process exits; restart keeps it', async () => {
+  agent = await startAgent({ containers: [], config: { containers: [{ name: 'app', preserve: 'no' }, { name: 'keep' }] } });
+  const store = `import os
+from systemd import daemon
+m = os.memfd_create('state'); os.write(m, b'x')
+assert daemon.notify('FDSTORE=1\\nFDNAME=state', fds=[m])
+`;
+  for (const name of ['app', 'keep']) {
+    const r = await run(launcherOf(agent, name), ['--', '/usr/bin/python3', '-c', store], { env: cleanEnv() });
+    expect(r.code, r.stderr).toBe(0);
+  }
+  await waitExited(agent, 'app');
+  await waitExited(agent, 'keep');
+  const counts = async () => Object.fromEntries((await agent!.ls()).containers.map((c) => [c.name, c.count]));
+  await until(async () => (await counts()).app === 0, 5_000, 'app store released');
+  expect(await counts()).toEqual({ app: 0, keep: 1 });
+  expect(agent.logs.some((l) => l.reason === 'released' && l.container === 'app' && l.count === 1)).toBe(true);
+});

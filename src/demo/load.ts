@@ -1,6 +1,6 @@
 /**
- * The demo's load generator: one request at a time, as fast as the server answers
- * (with a short pause), counting failures by kind. A refused connection means no
+ * The demo's load generator: a few clients, each one request at a time as fast as
+ * the server answers (with a short pause), counting failures by kind. A refused connection means no
  * socket was listening; a reset or timeout means an accepted request was lost.
  */
 import { request } from 'node:http';
@@ -15,6 +15,8 @@ export interface LoadStats {
 /** Pause between requests: about 300-400 requests/s against a local server. */
 const PAUSE_MS = 2;
 const REQUEST_TIMEOUT_MS = 5000;
+/** Clients requesting at once: a restart then has requests in flight and queued. */
+const LOAD_CLIENTS = 4;
 
 export class Load {
   readonly stats: LoadStats = { sent: 0, ok: 0, refused: 0, other: 0 };
@@ -23,9 +25,9 @@ export class Load {
 
   constructor(private readonly port: number) {}
 
-  start(): void {
+  start(concurrency = LOAD_CLIENTS): void {
     this.running = true;
-    this.loop = this.run();
+    this.loop = Promise.all(Array.from({ length: concurrency }, () => this.run())).then(() => undefined);
   }
 
   async stop(): Promise<LoadStats> {

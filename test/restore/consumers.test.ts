@@ -82,7 +82,7 @@ describe('LISTEN_FDS consumers', () => {
     // gunicorn's arbiter sends READY=1 through NOTIFY_SOCKET once it serves.
     await until(async () => (await containerState(agent)).state === 'ready', 15_000, 'gunicorn READY=1');
     const loads = [new Load(port), new Load(port), new Load(port), new Load(port)];
-    for (const l of loads) l.start();
+    for (const l of loads) l.start(1);
     const restarts = 5;
     for (let i = 0; i < restarts; i++) {
       await sleep(300);

@@ -83,7 +83,7 @@ describe('restarts', () => {
     let s = start();
     await ready();
     const loads = [new Load(port), new Load(port), new Load(port)];
-    for (const l of loads) l.start();
+    for (const l of loads) l.start(1);
     const restarts = 10;
     for (let i = 0; i < restarts; i++) {
       await sleep(200);

@@ -6,11 +6,11 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminServer } from '../admin/server.js';
-import { adminSocketPath, ADMIN_DIR, type AdminRequest, type AdminResponse, type FdRow } from '../admin/protocol.js';
+import { describeContainers } from '../admin/describe.js';
+import { adminSocketPath, ADMIN_DIR, type AdminRequest, type AdminResponse } from '../admin/protocol.js';
 import type { ContainerConfig } from '../config/types.js';
 import type { Logger } from '../log/log.js';
 import { NotifyServer, type NotifyDeps } from '../notify/server.js';
-import { accessMode, devString, fdType, inodeType } from '../store/describe.js';
 import type { StoreOps } from '../store/store.js';
 import { Container } from './container.js';
 import type { Kernel, PollHandle } from './kernel.js';
@@ -172,46 +172,7 @@ export class Agent {
 
   describe(only?: string): AdminResponse {
     const list = only === undefined ? [...this.containers.values()] : [this.mustContainer(only)];
-    const now = this.d.nowMs();
-    const fds: FdRow[] = [];
-    const containers = list.map((c) => {
-      for (const e of c.store.list()) {
-        const info = this.fdInfo(e.fd);
-        if (info === null) continue; // F3.33: entries failing fstat are skipped
-        fds.push({
-          container: c.name,
-          fdname: e.name,
-          type: fdType(info),
-          inodeType: inodeType(info.mode),
-          dev: devString(info.dev),
-          inode: info.ino,
-          rdev: info.rdev === 0 ? null : devString(info.rdev),
-          path: info.path,
-          address: info.localAddress,
-          peer: info.peerAddress,
-          flags: accessMode(info.flags),
-          poll: e.poll,
-        });
-      }
-      const live = c.run.liveness();
-      return {
-        name: c.name,
-        count: c.store.size,
-        max: c.store.max,
-        state: c.run.phase,
-        status: c.run.status,
-        errno: c.run.errno,
-        mainPid: c.run.mainPid,
-        notifyAccess: c.notifyAccess(),
-        preserve: c.config.preserve,
-        watchdogDeadlineInMs: c.run.watchdogDeadlineMs === null ? null : Math.max(0, Math.round(c.run.watchdogDeadlineMs - now)),
-        live: live.ok,
-        liveReason: live.reason,
-        restores: c.restores,
-        starts: c.starts,
-      };
-    });
-    return { ok: true, containers, fds };
+    return { ok: true, ...describeContainers(list, (fd) => this.fdInfo(fd), this.d.nowMs()) };
   }
 
   private fdInfo(fd: number): FdInfo | null {

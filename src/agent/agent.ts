@@ -4,7 +4,7 @@
  * Built and started by cli/agent.ts; every dependency is passed in.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AdminServer } from '../admin/server.js';
 import { describeContainers } from '../admin/describe.js';
 import { adminSocketPath, ADMIN_DIR, type AdminRequest, type AdminResponse } from '../admin/protocol.js';
@@ -102,9 +102,9 @@ export class Agent {
         const sockets = Listeners.bind(kernel, cfg.name, cfg.listen);
         this.sockets.set(cfg.name, sockets);
         for (const b of sockets.entries()) this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
-        const server = NotifyServer.bind(this.notifyDeps(), c, join(dir, 'notify'));
+        const server = binding(join(dir, 'notify'), (p) => NotifyServer.bind(this.notifyDeps(), c, p));
         this.notify.set(cfg.name, server);
-        const restore = new RestoreServer(kernel, this.d.log, c, join(dir, 'restore'), {
+        const restore = binding(join(dir, 'restore'), (p) => new RestoreServer(kernel, this.d.log, c, p, {
           checkPeer: (cc, peer) => this.lifecycle.checkPeer(cc, peer),
           launcherConnected: (cc, peer) => this.lifecycle.launcherConnected(cc, peer),
           restored: (cc, n, sec) => {
@@ -112,7 +112,7 @@ export class Agent {
             this.d.obs.restored(cc.name, n, sec);
           },
           listeners: (cc) => this.listeners(cc),
-        });
+        }));
         this.restore.set(cfg.name, restore);
         // Apps run as any uid; connecting to a socket file needs write permission on it.
         chmodSync(server.path, 0o666);
@@ -121,7 +121,7 @@ export class Agent {
       }
       const adminDir = join(runDir, ADMIN_DIR);
       mkdirSync(adminDir, { recursive: true, mode: 0o700 });
-      this.admin = new AdminServer(kernel, this.d.log, adminSocketPath(runDir), this.d.uid, (r) => this.adminRequest(r));
+      this.admin = binding(adminSocketPath(runDir), (p) => new AdminServer(kernel, this.d.log, p, this.d.uid, (r) => this.adminRequest(r)));
       this.epollHandle = kernel.pollStart(this.epfd, 1, () => this.onHangups());
       for (const s of this.notify.values()) s.start();
       for (const s of this.restore.values()) s.start();
@@ -268,6 +268,20 @@ export class Agent {
       nowMs: this.d.nowMs,
       mainPidChanged: (c, pid) => this.lifecycle.mainPidChanged(c, pid),
     };
+  }
+}
+
+/** Bind a socket at path; a failure names the path and, for EACCES, the likely cause. */
+function binding<T>(path: string, bind: (path: string) => T): T {
+  try {
+    return bind(path);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const hint =
+      err.code === 'EACCES'
+        ? `: the agent's uid ${process.getuid?.()} cannot write ${dirname(path)} (created by someone else first? run the agent as a native sidecar so it creates the directory)`
+        : '';
+    throw Object.assign(new Error(`cannot bind ${path}: ${err.message}${hint}`), { code: err.code });
   }
 }
 

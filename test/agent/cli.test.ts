@@ -3,7 +3,7 @@
  * non-zero, the admin socket serves only the agent's uid, SIGTERM closes
  * everything and exits 0 quickly.
  */
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -60,6 +60,17 @@ describe('fdstore agent start-up errors', () => {
     const r = await cli(['agent', '--run-dir', join(d, 'run'), '--config', join(d, 'c.yaml'), '--listen', 'off']);
     expect(r.code).toBe(2);
     expect(errorLine(r.stderr).error).toMatch(/unknown field fileDescriptorStoreMx/);
+  });
+
+  it('names the path and the likely cause when a container directory is not writable (kubelet-made subPath)', async () => {
+    const d = dir();
+    chmodSync(d, 0o755);
+    mkdirSync(join(d, 'app'), { mode: 0o755 }); // root-owned, as the kubelet would make it
+    chownSync(d, 12345, 12345);
+    const r = await run('setpriv', ['--reuid', '12345', '--regid', '12345', '--clear-groups', process.execPath, FDSTORE_BIN,
+      'agent', '--run-dir', d, '--container', 'app', '--listen', 'off']);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr).error).toMatch(/cannot bind .*\/app\/notify: .*EACCES.*uid 12345 cannot write .*native sidecar/);
   });
 
   it('prints --help for every command', async () => {

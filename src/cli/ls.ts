@@ -69,6 +69,7 @@ export function formatLs(containers: ContainerStatus[], fds: FdRow[]): string {
     out += `${c.name}: ${c.state}, ${c.count}/${c.max} fds, main pid ${c.mainPid ?? '-'}, restores ${c.restores}`;
     if (c.status !== null) out += `, status ${JSON.stringify(c.status)}`;
     if (c.errno !== null) out += `, errno ${c.errno}`;
+    if (c.watchdogDeadlineInMs !== null) out += `, watchdog due in ${(c.watchdogDeadlineInMs / 1000).toFixed(1)} s`;
     if (!c.live) out += `, NOT LIVE: ${c.liveReason}`;
     out += '\n';
     const rows = fds.filter((f) => f.container === c.name).map((f) => [

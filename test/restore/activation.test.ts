@@ -8,22 +8,14 @@ import { connect, createConnection, createServer } from 'node:net';
 import { lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startAgent, tempRoot, type Agent } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
 import { FDSTORE_BIN } from '../helpers/proc.js';
-import { buildConsumer, Consumer, freePort, waitExited } from './harness.js';
+import { restoreFixture, Consumer, freePort, waitExited } from './harness.js';
 
-let consumer: string;
-const agents: Agent[] = [];
-
-beforeAll(() => {
-  consumer = buildConsumer();
-});
-
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.dispose();
-});
+const fixture = restoreFixture();
+const { agents } = fixture;
 
 async function agentWith(listen: unknown[], extra: Record<string, unknown> = {}): Promise<Agent> {
   const a = await startAgent({ config: { containers: [{ name: 'app', listen, ...extra }] } });
@@ -69,7 +61,7 @@ describe('socket activation', () => {
     await new Promise((r) => early.once('connect', r));
     expect((lstatSync(path).mode & 0o777).toString(8)).toBe('666');
 
-    const first = await Consumer.start(agent, consumer);
+    const first = await Consumer.start(agent, fixture.consumer);
     expect(first.report.fds.map((f) => [f.name, f.kind, f.nonblock])).toEqual([
       ['http', 'tcp-listen', false],
       ['dns', 'udp', false],
@@ -84,7 +76,7 @@ describe('socket activation', () => {
     await first.exit();
     await waitExited(agent);
 
-    const second = await Consumer.start(agent, consumer);
+    const second = await Consumer.start(agent, fixture.consumer);
     const names = second.report.fds.map((f) => f.name);
     expect(names.slice(0, 4)).toEqual(['http', 'dns', 'ctl', 'log']);
     expect(names.slice(4).sort()).toEqual(['again', 'state']);
@@ -196,7 +188,7 @@ describe('socket activation', () => {
     const agent = await agentWith([{ name: 'http', kind: 'tcp', address: `127.0.0.1:${port}` }], { fileDescriptorStoreMax: 0 });
     const baseline = agent.fdCount();
     for (let i = 0; i < 3; i++) {
-      const c = await Consumer.start(agent, consumer);
+      const c = await Consumer.start(agent, fixture.consumer);
       expect(c.report.fds.map((f) => f.name)).toEqual(['http']);
       await c.kill();
       await waitExited(agent);

@@ -6,22 +6,14 @@
  * in a stored socketpair and a memfd's contents come back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Load } from '../../src/demo/load.js';
-import { startAgent, type Agent } from '../helpers/agent.js';
+import { startAgent } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
-import { buildConsumer, cleanEnv, Consumer, containerState, freePort, HERE, launcherOf, runPyConsumer, sleep, until, waitExited } from './harness.js';
+import { restoreFixture, cleanEnv, Consumer, containerState, freePort, HERE, launcherOf, runPyConsumer, sleep, until, waitExited } from './harness.js';
 
-let consumer: string;
-const agents: Agent[] = [];
-
-beforeAll(() => {
-  consumer = buildConsumer();
-});
-
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.dispose();
-});
+const fixture = restoreFixture();
+const { agents } = fixture;
 
 describe('LISTEN_FDS consumers', () => {
   it('libsystemd and python3-systemd get the listener and the stored objects, by name', async () => {
@@ -30,7 +22,7 @@ describe('LISTEN_FDS consumers', () => {
     agents.push(agent);
     const baseline = agent.fdCount();
 
-    const first = await Consumer.start(agent, consumer);
+    const first = await Consumer.start(agent, fixture.consumer);
     expect(first.report.n).toBe(1);
     expect(first.report.fds).toMatchObject([{ fd: 3, name: 'http', kind: 'tcp-listen' }]);
     await first.cmd('pair conn queued-bytes');
@@ -38,7 +30,7 @@ describe('LISTEN_FDS consumers', () => {
     await first.exit();
     await waitExited(agent);
 
-    const second = await Consumer.start(agent, consumer);
+    const second = await Consumer.start(agent, fixture.consumer);
     expect(second.report.n).toBe(4);
     expect(second.report.fds.map((f) => f.fd)).toEqual([3, 4, 5, 6]);
     expect(second.report.fds[0]!.name).toBe('http'); // activation sockets first (F3.27)

@@ -9,23 +9,15 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Agent, startAgent, tempRoot } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
 import { FDSTORE_BIN, REPO } from '../helpers/proc.js';
-import { buildConsumer, cleanEnv, Consumer, containerState, freePort, launcherOf, sleep, until, waitExited } from './harness.js';
+import { restoreFixture, cleanEnv, Consumer, containerState, freePort, launcherOf, sleep, until, waitExited } from './harness.js';
 
 const BULK = 5000;
-let consumer: string;
-const agents: Agent[] = [];
-
-beforeAll(() => {
-  consumer = buildConsumer();
-});
-
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.dispose();
-});
+const fixture = restoreFixture();
+const { agents } = fixture;
 
 async function bigAgent(): Promise<Agent> {
   const port = await freePort();
@@ -38,7 +30,7 @@ async function bigAgent(): Promise<Agent> {
 
 /** Stores BULK fds named "bulk" and exits cleanly. */
 async function fill(agent: Agent): Promise<void> {
-  const c = await Consumer.start(agent, consumer);
+  const c = await Consumer.start(agent, fixture.consumer);
   expect(await c.cmd(`bulk ${BULK} bulk`, 30_000)).toBe(`ok ${BULK}`);
   await c.exit();
   await waitExited(agent);
@@ -50,7 +42,7 @@ describe('faults', () => {
     const baseline = agent.fdCount();
     const seen: number[] = [];
     for (const delayMs of [1, 5, 15, 40]) {
-      const c = await Consumer.start(agent, consumer);
+      const c = await Consumer.start(agent, fixture.consumer);
       c.proc.child.stdin!.write(`bulk ${BULK} bulk\n`);
       await sleep(delayMs);
       await c.kill('SIGKILL');
@@ -74,7 +66,7 @@ describe('faults', () => {
     const outcomes: string[] = [];
     for (const delayMs of [0, 2, 5, 10, 20, 40]) {
       const from = agent.mark();
-      const c = new Consumer(launcherOf(agent), consumer);
+      const c = new Consumer(launcherOf(agent), fixture.consumer);
       await sleep(delayMs);
       await c.kill('SIGKILL');
       // A killed launcher either never connected, or its run started and then ended.
@@ -88,7 +80,7 @@ describe('faults', () => {
     }
     console.log(`launcher SIGKILLed after 0/2/5/10/20/40 ms: ${outcomes.join(', ')}`);
     // Then a launcher that lives gets every fd, listener first.
-    const c = await Consumer.start(agent, consumer);
+    const c = await Consumer.start(agent, fixture.consumer);
     expect(c.report.n).toBe(BULK + 1);
     expect(c.report.fds[0]!.name).toBe('http');
     expect(c.report.fds.slice(1).every((f) => f.name === 'bulk' && f.kind === 'unix-dgram')).toBe(true);
@@ -105,7 +97,7 @@ describe('faults', () => {
     mkdirSync(join(runDir, 'app'), { recursive: true, mode: 0o755 });
     const port = await freePort();
     // The repository's launcher: the agent has not copied one into DIR/app yet.
-    const early = new Consumer(join(REPO, 'agent', 'launcher', 'fdstore-exec'), consumer, {
+    const early = new Consumer(join(REPO, 'agent', 'launcher', 'fdstore-exec'), fixture.consumer, {
       launcherArgs: ['--dir', join(runDir, 'app'), '--wait-ms', '20000'],
     });
     await sleep(500);
@@ -129,7 +121,7 @@ describe('faults', () => {
   it('with no agent the launcher execs the app without fds after --wait-ms, and says so', async () => {
     const root = tempRoot();
     const started = Date.now();
-    const c = new Consumer(join(REPO, 'agent', 'launcher', 'fdstore-exec'), consumer, {
+    const c = new Consumer(join(REPO, 'agent', 'launcher', 'fdstore-exec'), fixture.consumer, {
       launcherArgs: ['--dir', join(root, 'nothing-here'), '--wait-ms', '300'],
       env: cleanEnv({ LISTEN_FDS: '7', LISTEN_PID: '1' }),
     });

@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { afterEach, beforeAll } from 'vitest';
 import type { Agent } from '../helpers/agent.js';
 import { LineProcess, PYTHON, REPO, type Placement } from '../helpers/proc.js';
 
@@ -160,4 +161,25 @@ export async function containerState(agent: Agent, name = 'app'): Promise<Record
 /** Waits until the container's run has ended (main process gone, pidfd closed). */
 export async function waitExited(agent: Agent, name = 'app'): Promise<void> {
   await until(async () => (await containerState(agent, name)).state === 'exited', 10_000, `${name} state exited`);
+}
+
+/**
+ * A restore test file's shared setup: the libsystemd consumer, built once per file,
+ * and an agent list emptied (each disposed) after every test.
+ */
+export function restoreFixture(): { readonly agents: Agent[]; readonly consumer: string } {
+  const agents: Agent[] = [];
+  let consumer = '';
+  beforeAll(() => {
+    consumer = buildConsumer();
+  });
+  afterEach(async () => {
+    for (const a of agents.splice(0)) await a.dispose();
+  });
+  return {
+    agents,
+    get consumer() {
+      return consumer;
+    },
+  };
 }

@@ -6,30 +6,22 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Load } from '../../src/demo/load.js';
-import { startAgent, type Agent } from '../helpers/agent.js';
+import { startAgent } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
 import { childrenOf, place, PYTHON, REPO } from '../helpers/proc.js';
-import { buildConsumer, cleanEnv, Consumer, containerState, freePort, launcherOf, sleep, until, waitExited } from './harness.js';
+import { restoreFixture, cleanEnv, Consumer, containerState, freePort, launcherOf, sleep, until, waitExited } from './harness.js';
 
-let consumer: string;
-const agents: Agent[] = [];
-
-beforeAll(() => {
-  consumer = buildConsumer();
-});
-
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.dispose();
-});
+const fixture = restoreFixture();
+const { agents } = fixture;
 
 describe('restarts', () => {
   it('a run per launcher: starting until READY=1, main pid is the launcher, restores counted', async () => {
     const agent = await startAgent();
     agents.push(agent);
     for (let i = 1; i <= 3; i++) {
-      const c = await Consumer.start(agent, consumer);
+      const c = await Consumer.start(agent, fixture.consumer);
       // The launcher execs in place: its pid is the app's and the run's main pid.
       expect(c.report.pid).toBe(c.proc.pid);
       expect(await containerState(agent)).toMatchObject({ state: 'starting', mainPid: c.proc.pid, restores: i, starts: i, status: null });
@@ -45,7 +37,7 @@ describe('restarts', () => {
     const agent = await startAgent();
     agents.push(agent);
     const baseline = agent.fdCount();
-    const first = await Consumer.start(agent, consumer);
+    const first = await Consumer.start(agent, fixture.consumer);
     expect(first.report.n).toBe(0);
     await first.cmd('pair conn kept-across-restarts');
     await first.cmd('memfd cfg v1');
@@ -53,7 +45,7 @@ describe('restarts', () => {
     await waitExited(agent);
     const restarts = 30;
     for (let i = 0; i < restarts; i++) {
-      const c = await Consumer.start(agent, consumer);
+      const c = await Consumer.start(agent, fixture.consumer);
       expect(c.report.fds.map((f) => f.name).sort()).toEqual(['cfg', 'conn-rx', 'conn-tx']);
       expect(c.byName('conn-rx')[0]!.data).toBe('kept-across-restarts');
       expect(c.byName('cfg')[0]!.data).toBe('v1');

@@ -109,9 +109,6 @@ export function toMessage(lines: string[]): NotifyMessage {
   const flags = {} as Record<FlagKey, boolean>;
   for (const key of Object.keys(FLAGS) as FlagKey[]) flags[key] = false;
   const values: Partial<Record<ValueKey, string>> = {};
-  const flagByLine = new Map<string, FlagKey>(
-    (Object.entries(FLAGS) as [FlagKey, string][]).map(([k, v]) => [v, k]),
-  );
   for (const line of lines) {
     const flag = flagByLine.get(line);
     if (flag) flags[flag] = true;
@@ -122,6 +119,9 @@ export function toMessage(lines: string[]): NotifyMessage {
   }
   return { lines, flags, values };
 }
+
+/** Built once: toMessage runs for every datagram on the receive path. */
+const flagByLine = new Map<string, FlagKey>((Object.entries(FLAGS) as [FlagKey, string][]).map(([k, v]) => [v, k]));
 
 const valueKeyByPrefix = new Map<string, ValueKey>(
   (Object.entries(VALUES) as [ValueKey, string][]).map(([k, v]) => [v, k]),

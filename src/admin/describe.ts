@@ -2,7 +2,7 @@
  * What `fdstore ls` shows: per container its state (F3.34 properties plus the
  * run's status), per stored fd what fstat and the socket say about it.
  */
-import type { Container } from '../agent/container.js';
+import type { Container } from '../unit/container.js';
 import type { FdInfo } from '../native/binding.js';
 import { accessMode, devString, fdType, inodeType } from '../store/describe.js';
 import type { Entry } from '../store/store.js';

@@ -3,14 +3,7 @@
  * Found from the run dir alone, outside every container directory, under a name
  * no container can have (container names are DNS-1123 labels: no leading dot).
  */
-import { join } from 'node:path';
-
-export const ADMIN_DIR = '.fdstore';
-export const ADMIN_SOCKET = 'admin.sock';
-
-export function adminSocketPath(runDir: string): string {
-  return join(runDir, ADMIN_DIR, ADMIN_SOCKET);
-}
+export { adminSocketPath } from '../unit/layout.js';
 
 export type AdminRequest = { op: 'ls'; container?: string } | { op: 'clean'; container: string };
 

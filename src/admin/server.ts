@@ -4,8 +4,8 @@
  * list or empty other containers' stores.
  */
 import { Socket } from 'node:net';
-import { Acceptor } from '../agent/acceptor.js';
-import type { Kernel } from '../agent/kernel.js';
+import { Acceptor } from '../native/acceptor.js';
+import type { Kernel } from '../native/kernel.js';
 import type { Accepted } from '../native/binding.js';
 import type { Logger } from '../log/log.js';
 import { ADMIN_REQUEST_MAX_BYTES, type AdminRequest, type AdminResponse } from './protocol.js';

@@ -4,18 +4,19 @@
  * Built and started by cli/agent.ts; every dependency is passed in.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { AdminServer } from '../admin/server.js';
 import { describeContainers } from '../admin/describe.js';
-import { adminSocketPath, ADMIN_DIR, type AdminRequest, type AdminResponse } from '../admin/protocol.js';
+import type { AdminRequest, AdminResponse } from '../admin/protocol.js';
+import { adminDir, adminSocketPath, containerDir, notifyPath, restorePath } from '../unit/layout.js';
 import type { ContainerConfig } from '../config/types.js';
 import type { Logger } from '../log/log.js';
 import { NotifyServer, type NotifyDeps } from '../notify/server.js';
 import type { StoreOps } from '../store/store.js';
-import { Container } from './container.js';
-import type { Kernel, PollHandle } from './kernel.js';
-import type { Observer } from './observer.js';
-import type { Procs } from './procs.js';
+import { Container } from '../unit/container.js';
+import type { Kernel, PollHandle } from '../native/kernel.js';
+import type { Observer } from '../unit/observer.js';
+import type { Procs } from '../native/procs.js';
 import type { DedupeMethod, FdInfo } from '../native/binding.js';
 import type { EpollEvent, SysError } from '../native/sys.js';
 import { RestoreServer } from '../restore/server.js';
@@ -95,16 +96,16 @@ export class Agent {
       for (const cfg of this.d.configs) {
         const c = new Container(cfg, ops, this.d.nowMs());
         this.containers.set(cfg.name, c);
-        const dir = join(runDir, cfg.name);
+        const dir = containerDir(runDir, cfg.name);
         // Never delete and recreate: a subPath mount keeps pointing at the old directory.
         mkdirSync(dir, { recursive: true, mode: 0o755 });
         // Bound first, like socket units before their services: a busy port fails the start.
         const sockets = Listeners.bind(kernel, cfg.name, cfg.listen);
         this.sockets.set(cfg.name, sockets);
         for (const b of sockets.entries()) this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
-        const server = binding(join(dir, 'notify'), (p) => NotifyServer.bind(this.notifyDeps(), c, p));
+        const server = binding(notifyPath(runDir, cfg.name), (p) => NotifyServer.bind(this.notifyDeps(), c, p));
         this.notify.set(cfg.name, server);
-        const restore = binding(join(dir, 'restore'), (p) => new RestoreServer(kernel, this.d.log, c, p, {
+        const restore = binding(restorePath(runDir, cfg.name), (p) => new RestoreServer(kernel, this.d.log, c, p, {
           checkPeer: (cc, peer) => this.lifecycle.checkPeer(cc, peer),
           launcherConnected: (cc, peer) => this.lifecycle.launcherConnected(cc, peer),
           restored: (cc, n, sec) => {
@@ -119,8 +120,7 @@ export class Agent {
         chmodSync(restore.path, 0o666);
         installLauncher(dir);
       }
-      const adminDir = join(runDir, ADMIN_DIR);
-      mkdirSync(adminDir, { recursive: true, mode: 0o700 });
+      mkdirSync(adminDir(runDir), { recursive: true, mode: 0o700 });
       this.admin = binding(adminSocketPath(runDir), (p) => new AdminServer(kernel, this.d.log, p, this.d.uid, (r) => this.adminRequest(r)));
       this.epollHandle = kernel.pollStart(this.epfd, 1, () => this.onHangups());
       for (const s of this.notify.values()) s.start();
@@ -286,7 +286,7 @@ function binding<T>(path: string, bind: (path: string) => T): T {
 }
 
 function checkPaths(runDir: string, name: string): void {
-  for (const f of ['notify', 'restore']) checkPathFits(join(runDir, name, f));
+  for (const p of [notifyPath(runDir, name), restorePath(runDir, name)]) checkPathFits(p);
 }
 
 function checkListen(cfg: ContainerConfig): void {

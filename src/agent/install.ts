@@ -7,7 +7,8 @@ import { chmodSync, copyFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../native/load.js';
 
-export const LAUNCHER_NAME = 'fdstore-exec';
+import { LAUNCHER_NAME } from '../unit/layout.js';
+export { LAUNCHER_NAME };
 
 export function launcherSource(): string {
   return join(packageRoot(), 'agent', 'launcher', LAUNCHER_NAME);

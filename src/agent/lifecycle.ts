@@ -5,11 +5,11 @@
  */
 import type { Accepted } from '../native/binding.js';
 import type { Logger } from '../log/log.js';
-import type { Container } from './container.js';
-import { checkPeerCgroup } from './identity.js';
-import type { Kernel, PollHandle } from './kernel.js';
-import type { Observer } from './observer.js';
-import type { Procs } from './procs.js';
+import type { Container } from '../unit/container.js';
+import { checkPeerCgroup } from '../restore/identity.js';
+import type { Kernel, PollHandle } from '../native/kernel.js';
+import type { Observer } from '../unit/observer.js';
+import type { Procs } from '../native/procs.js';
 
 interface Watch {
   pidfd: number;

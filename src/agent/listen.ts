@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import type { ListenConfig } from '../config/types.js';
 import type { SysError } from '../native/sys.js';
 import type { Passed } from '../restore/encode.js';
-import type { Kernel } from './kernel.js';
+import type { Kernel } from '../native/kernel.js';
 
 /** sockaddr_un.sun_path: 108 bytes, one kept for the NUL (paths) or the leading NUL (abstract). */
 const UNIX_ADDRESS_MAX = 107;

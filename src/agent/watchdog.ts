@@ -10,8 +10,8 @@
  * EXTEND_TIMEOUT_USEC=) and when a run starts: call reschedule() then.
  */
 import type { Logger } from '../log/log.js';
-import type { Observer } from './observer.js';
-import type { Run } from './run.js';
+import type { Observer } from '../unit/observer.js';
+import type { Run } from '../unit/run.js';
 
 /** setTimeout's limit (a signed 32-bit ms count); longer delays re-arm on wake-up. */
 const MAX_DELAY_MS = 2 ** 31 - 1;

@@ -4,8 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.js';
-import { fanout, logObserver } from '../agent/observer.js';
-import { realProcs } from '../agent/procs.js';
+import { fanout, logObserver } from '../unit/observer.js';
+import { realProcs } from '../native/procs.js';
 import { checkFdBudget, requiredFds } from '../agent/limits.js';
 import { buildConfig, readConfigFile, type FlagSettings } from '../config/load.js';
 import { ConfigError, intIn, notifyAccess } from '../config/validate.js';

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Liveness } from '../agent/run.js';
+import type { Liveness } from '../unit/run.js';
 import { ConfigError } from '../config/validate.js';
 import type { Logger } from '../log/log.js';
 

@@ -9,8 +9,8 @@
  * never become labels: a client would otherwise mint series at will.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Observer } from '../agent/observer.js';
-import type { Liveness, RunPhase } from '../agent/run.js';
+import type { Observer } from '../unit/observer.js';
+import type { Liveness, RunPhase } from '../unit/run.js';
 import { REJECT_REASONS, type RejectReason } from '../notify/parse.js';
 import { FD_TYPES, type FdType } from '../store/describe.js';
 import { DROP_REASONS, type DropReason, type Entry } from '../store/store.js';

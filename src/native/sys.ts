@@ -29,11 +29,8 @@ export const DEDUPE_DUPFD_QUERY = 1;
 export const DEDUPE_KCMP = 2;
 export const DEDUPE_FSTAT = 3;
 
-/** systemd's NOTIFY_BUFFER_MAX and NOTIFY_FD_MAX (agent/include/proto.h). */
-export const NOTIFY_BYTES_MAX = 4096;
-export const NOTIFY_FDS_MAX = 768;
-/** Kernel SCM_MAX_FD: most fds one sendFds() can carry. */
-export const FDS_PER_MSG = 253;
+import { FDS_PER_MSG, NOTIFY_BYTES_MAX, NOTIFY_FDS_MAX } from './proto.js';
+export { FDS_PER_MSG, NOTIFY_BYTES_MAX, NOTIFY_FDS_MAX };
 
 /** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
 const UNIX_PATH_MAX = 107;
@@ -221,7 +218,7 @@ export function epollAdd(epfd: number, fd: number, key: number): void {
 /** epollAdd for a batch: 0 or -errno per fd (no throw: the caller decides per fd, F3.16). */
 export function epollAddMany(epfd: number, fds: number[], keys: number[]): Int32Array {
   assertFd(epfd, 'epfd');
-  if (fds.length !== keys.length || fds.length > NOTIFY_FDS_MAX) throw new RangeError('fds and keys: equal length, at most 768');
+  if (fds.length !== keys.length || fds.length > NOTIFY_FDS_MAX) throw new RangeError(`fds and keys: equal length, at most ${NOTIFY_FDS_MAX}`);
   return binding.epollAddMany(epfd, fds, keys);
 }
 

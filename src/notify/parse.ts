@@ -6,7 +6,8 @@
  */
 
 /** systemd's NOTIFY_BUFFER_MAX (= PIPE_BUF): a 4097-byte datagram is dropped (D1.14). */
-export const MAX_NOTIFY_BYTES = 4096;
+export { NOTIFY_BYTES_MAX as MAX_NOTIFY_BYTES } from '../native/proto.js';
+import { NOTIFY_BYTES_MAX as MAX_NOTIFY_BYTES } from '../native/proto.js';
 
 /** Bounded reasons a whole datagram is dropped (a metric label: keep it closed). */
 export type RejectReason =

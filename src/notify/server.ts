@@ -5,17 +5,18 @@
  * never an fd left without an owner (ARCHITECTURE "Identity and trust").
  */
 import type { NotifyDatagram } from '../native/binding.js';
-import type { Kernel, PollHandle } from '../agent/kernel.js';
-import { applyMessage, closeAll, type ApplyContext } from '../agent/apply.js';
-import type { Container } from '../agent/container.js';
-import type { Observer } from '../agent/observer.js';
-import type { Procs } from '../agent/procs.js';
+import type { Kernel, PollHandle } from '../native/kernel.js';
+import { applyMessage, closeAll, type ApplyContext } from './apply.js';
+import type { Container } from '../unit/container.js';
+import type { Observer } from '../unit/observer.js';
+import type { Procs } from '../native/procs.js';
 import type { Logger } from '../log/log.js';
 import type { FdStat } from '../store/store.js';
 import { MAX_NOTIFY_BYTES, checkBarrier, parseDatagram } from './parse.js';
 
 /** systemd's NOTIFY_FD_MAX: control-buffer room per datagram (D1.15). */
-export const MAX_NOTIFY_FDS = 768;
+export { NOTIFY_FDS_MAX as MAX_NOTIFY_FDS } from '../native/proto.js';
+import { NOTIFY_FDS_MAX as MAX_NOTIFY_FDS } from '../native/proto.js';
 /** systemd's NOTIFY_RCVBUF_SIZE: bursts of 253-fd messages must not be dropped by the kernel. */
 export const NOTIFY_RCVBUF_BYTES = 8 << 20;
 /** Datagrams handled per wakeup before yielding to the rest of the event loop. */

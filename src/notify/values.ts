@@ -4,7 +4,8 @@
 import { constants } from 'node:os';
 
 /** systemd's FDNAME_MAX. */
-export const FDNAME_MAX = 255;
+export { FDNAME_MAX } from '../native/proto.js';
+import { FDNAME_MAX } from '../native/proto.js';
 
 /** F3.14: at most 255 bytes, each 0x20..0x7E except ':'. The empty name is valid. */
 export function isValidFdName(name: string): boolean {

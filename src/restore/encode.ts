@@ -3,9 +3,8 @@
  * of at most 253 fds with their names, end marker.
  */
 
-export const PROTO_MAGIC = 'FDSTORE-RESTORE 1\n';
-/** Kernel SCM_MAX_FD. */
-export const FDS_PER_MSG = 253;
+import { FDS_PER_MSG, PROTO_MAGIC } from '../native/proto.js';
+export { FDS_PER_MSG, PROTO_MAGIC };
 
 export interface RestoreHeader {
   fds: number;

@@ -5,9 +5,9 @@
  * The fds stay in the store (F3.32).
  */
 import type { Accepted } from '../native/binding.js';
-import { Acceptor } from '../agent/acceptor.js';
-import type { Kernel } from '../agent/kernel.js';
-import type { Container } from '../agent/container.js';
+import { Acceptor } from '../native/acceptor.js';
+import type { Kernel } from '../native/kernel.js';
+import type { Container } from '../unit/container.js';
 import type { Logger } from '../log/log.js';
 import { abortMessage, type Passed } from './encode.js';
 import { Transfer } from './transfer.js';

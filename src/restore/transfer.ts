@@ -4,7 +4,7 @@
  * sends wait for writability in the event loop; a launcher that dies or stalls
  * costs the agent nothing: the connection is closed, the store untouched.
  */
-import type { Kernel, PollHandle } from '../agent/kernel.js';
+import type { Kernel, PollHandle } from '../native/kernel.js';
 import { END, batches, encodeHeader, type Message, type Passed, type RestoreHeader } from './encode.js';
 
 /** A restore that has not finished in this time is abandoned (the launcher exits 111). */

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { Counter, Registry } from 'prom-client';
-import type { Liveness } from '../../src/agent/run.js';
+import type { Liveness } from '../../src/unit/run.js';
 import { createLogger } from '../../src/log/log.js';
 import { HttpServer, parseListen, type Probed } from '../../src/http/server.js';
 

@@ -5,9 +5,9 @@
  * Nothing sleeps: time moves when the test says so.
  */
 import { describe, expect, it } from 'vitest';
-import { applyMessage, type ApplyContext } from '../../src/agent/apply.js';
-import { Container } from '../../src/agent/container.js';
-import type { Observer } from '../../src/agent/observer.js';
+import { applyMessage, type ApplyContext } from '../../src/notify/apply.js';
+import { Container } from '../../src/unit/container.js';
+import type { Observer } from '../../src/unit/observer.js';
 import { Watchdog, rescheduleObserver } from '../../src/agent/watchdog.js';
 import { DEFAULTS, type ContainerConfig } from '../../src/config/types.js';
 import { createLogger, type Logger } from '../../src/log/log.js';

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { Container } from '../../src/agent/container.js';
-import { fanout, type Observer } from '../../src/agent/observer.js';
+import { Container } from '../../src/unit/container.js';
+import { fanout, type Observer } from '../../src/unit/observer.js';
 import { DEFAULTS } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { FdType } from '../../src/store/describe.js';

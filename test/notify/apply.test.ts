@@ -2,11 +2,11 @@
 // Procs is a fake process table; Observer and StoreOps record their calls (injected
 // interfaces; the kernel side is covered by the real-socket tests).
 import { describe, expect, it } from 'vitest';
-import { applyMessage, type ApplyContext, type Sender } from '../../src/agent/apply.js';
-import { Container } from '../../src/agent/container.js';
-import type { Observer, SenderInfo } from '../../src/agent/observer.js';
-import type { Procs } from '../../src/agent/procs.js';
-import type { RunPhase } from '../../src/agent/run.js';
+import { applyMessage, type ApplyContext, type Sender } from '../../src/notify/apply.js';
+import { Container } from '../../src/unit/container.js';
+import type { Observer, SenderInfo } from '../../src/unit/observer.js';
+import type { Procs } from '../../src/native/procs.js';
+import type { RunPhase } from '../../src/unit/run.js';
 import { DEFAULTS, type ContainerConfig } from '../../src/config/types.js';
 import type { Fields } from '../../src/log/log.js';
 import { parseDatagram, type NotifyMessage, type RejectReason } from '../../src/notify/parse.js';

@@ -1,8 +1,8 @@
 // Run (one start of a container's main process) and Container: pure state with time
 // passed in (spec §2 A2.1-A2.13, §4 N4.1/N4.6, §5 W5.1-W5.3, W5.7).
 import { describe, expect, it } from 'vitest';
-import { Container } from '../../src/agent/container.js';
-import { Run } from '../../src/agent/run.js';
+import { Container } from '../../src/unit/container.js';
+import { Run } from '../../src/unit/run.js';
 import { DEFAULTS, type ContainerConfig } from '../../src/config/types.js';
 import type { FdStat, StoreOps } from '../../src/store/store.js';
 

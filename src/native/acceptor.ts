@@ -3,7 +3,7 @@
  * connection with its peer credentials and hand each to onPeer, which owns the
  * connection (and its pidfd) from then on. Shared by the restore and admin sockets.
  */
-import type { Accepted } from '../native/binding.js';
+import type { Accepted } from './binding.js';
 import type { Fields, Logger } from '../log/log.js';
 import type { Kernel, PollHandle } from './kernel.js';
 

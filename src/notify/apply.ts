@@ -5,13 +5,13 @@
  * or else FDSTORE. Takes ownership of the message's fds: each one is stored or
  * closed before this returns (D1.28).
  */
-import type { NotifyMessage } from '../notify/parse.js';
-import { decodeUtf8 } from '../notify/parse.js';
-import { isValidFdName, parseErrno, parseNotifyAccess, parsePid, parseUsec } from '../notify/values.js';
+import type { NotifyMessage } from './parse.js';
+import { decodeUtf8 } from './parse.js';
+import { isValidFdName, parseErrno, parseNotifyAccess, parsePid, parseUsec } from './values.js';
 import type { DropReason, FdStat } from '../store/store.js';
-import type { Container } from './container.js';
-import type { Observer } from './observer.js';
-import type { Procs } from './procs.js';
+import type { Container } from '../unit/container.js';
+import type { Observer } from '../unit/observer.js';
+import type { Procs } from '../native/procs.js';
 
 export interface Sender {
   /** Credential pid as seen in our PID namespace; 0 when the sender is not visible. */

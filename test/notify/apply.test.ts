@@ -44,6 +44,12 @@ class FakeProcs implements Procs {
   self(): number {
     return SELF;
   }
+  reaped(): boolean {
+    return false;
+  }
+  mountinfo(): string | null {
+    return null;
+  }
 }
 
 type Event =
@@ -327,7 +333,6 @@ describe('A2.9 MAINPID=', () => {
     w.send(`MAINPID=${HELPER}`, sender(APP, 1000));
     expect(w.c.run.mainPid).toBe(HELPER);
     expect(w.obs.events).toContainEqual(['mainPid', 'app', HELPER]);
-    expect(w.c.cgroup).toBe(CG_A);
   });
 
   it('A2.9: mainPidChanged is told about the new main pid', () => {
@@ -338,11 +343,10 @@ describe('A2.9 MAINPID=', () => {
     expect(seen).toEqual([HELPER]);
   });
 
-  it('A2.9: a known cgroup is kept when the main pid changes', () => {
+  it('A2.9: MAINPID= never seeds an identity: the run\'s start is not taken from its target', () => {
     const w = world({ notifyAccess: 'all' });
-    w.c.cgroup = 'already known';
     w.send(`MAINPID=${HELPER}`);
-    expect(w.c.cgroup).toBe('already known');
+    expect(w.c.run.instance).toBeNull();
   });
 
   it.each([

@@ -6,10 +6,10 @@
  * when the run ends, so many starts leave the agent's fd count flat.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startAgent } from '../helpers/agent.js';
+import { startAgent, type Agent } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
 import { LineProcess, PYTHON, REPO, run } from '../helpers/proc.js';
 import { cleanEnv, Consumer, containerState, launcherOf, restoreFixture, until, waitExited } from './harness.js';
@@ -112,5 +112,113 @@ describe('pid-0 mode (the agent in its own PID namespace: peers show pid 0)', ()
       await gone;
     }
     await waitExited(agent);
+  });
+});
+
+/** The libsystemd consumer started without the launcher: it talks to NOTIFY_SOCKET itself. */
+async function direct(agent: Agent, consumer: string, cgroupDir?: string): Promise<LineProcess> {
+  const env = cleanEnv({ NOTIFY_SOCKET: agent.notifyPath() });
+  const p = cgroupDir === undefined
+    ? new LineProcess(consumer, [], { env })
+    : new LineProcess('sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec "$2"', 'sh', cgroupDir, consumer], { env });
+  JSON.parse(await p.nextLine()); // its report: no fds
+  return p;
+}
+
+async function send(p: LineProcess, state: string): Promise<void> {
+  expect(await p.request(`notify ${state}`)).toMatch(/^ok/);
+  expect(await p.request('barrier')).toMatch(/^ok/);
+}
+
+/** Two "starts" of one container: cgroups named by 64-hex container ids, as runtimes name them. */
+function containerCgroups(): { dirs: string[]; remove(): void } {
+  const base = join('/sys/fs/cgroup', existsSync('/sys/fs/cgroup/pids') ? 'pids' : '', `fdstore-t-${process.pid}-${Date.now()}`);
+  const dirs = ['a', 'b'].map((c) => join(base, `cri-containerd-${c.repeat(64)}.scope`));
+  for (const d of dirs) mkdirSync(d, { recursive: true });
+  return {
+    dirs,
+    remove: () => {
+      for (const d of dirs) rmdirSync(d);
+      rmdirSync(base);
+    },
+  };
+}
+
+describe('runs without the launcher (item 8)', () => {
+  it('A2.9: after the MAINPID= process exited, a datagram from a new process starts a new run', async () => {
+    const agent = await startAgent();
+    agents.push(agent);
+    const first = await direct(agent, fixture.consumer);
+    await send(first, `READY=1\\nMAINPID=${first.pid}`);
+    await send(first, 'STOPPING=1');
+    expect(await containerState(agent)).toMatchObject({ state: 'stopping', mainPid: first.pid });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await waitExited(agent);
+    const second = await direct(agent, fixture.consumer);
+    await send(second, 'READY=1');
+    expect(await containerState(agent)).toMatchObject({ state: 'ready', mainPid: null, starts: 1 });
+    second.child.kill('SIGKILL');
+    await second.exited;
+  });
+
+  it('a new container id (cgroup) starts a new run: STOPPING=1 and a watchdog failure of the old start are gone', async () => {
+    const cg = containerCgroups();
+    const agent = await startAgent();
+    agents.push(agent);
+    try {
+      const first = await direct(agent, fixture.consumer, cg.dirs[0]);
+      await send(first, 'READY=1');
+      await send(first, 'WATCHDOG=trigger');
+      await send(first, 'STOPPING=1');
+      expect(await containerState(agent)).toMatchObject({ state: 'stopping', live: false, starts: 0 });
+      first.child.kill('SIGKILL');
+      await first.exited;
+      const second = await direct(agent, fixture.consumer, cg.dirs[1]);
+      await send(second, 'READY=1');
+      expect(await containerState(agent)).toMatchObject({ state: 'ready', live: true, starts: 1 });
+      // Another process of the same start changes nothing.
+      const helper = await direct(agent, fixture.consumer, cg.dirs[1]);
+      await send(helper, 'STATUS=helper');
+      expect(await containerState(agent)).toMatchObject({ state: 'ready', status: 'helper', starts: 1 });
+      for (const p of [second, helper]) {
+        p.child.kill('SIGKILL');
+        await p.exited;
+      }
+    } finally {
+      cg.remove();
+    }
+  });
+
+  it('A2.2: RELOADING=1 before READY=1 does not report ready', async () => {
+    const agent = await startAgent();
+    agents.push(agent);
+    const app = await Consumer.start(agent, fixture.consumer);
+    await app.cmd('notify RELOADING=1');
+    await app.cmd('barrier');
+    expect(await containerState(agent)).toMatchObject({ state: 'starting' });
+    await app.cmd('notify READY=1');
+    await app.cmd('notify RELOADING=1');
+    await app.cmd('barrier');
+    expect(await containerState(agent)).toMatchObject({ state: 'reloading' });
+    await app.kill();
+  });
+});
+
+describe('an agent restart (item 15)', () => {
+  it('reports the container as unknown since agent restart, ready and live, until the app says more', async () => {
+    const first = await startAgent();
+    agents.push(first);
+    const app = await Consumer.start(first, fixture.consumer);
+    await app.cmd('notify READY=1');
+    await app.cmd('barrier');
+    expect(await first.stop()).toBe(0);
+    // The app keeps serving; a new agent on the same run dir finds its sockets.
+    const second = await startAgent({ args: ['--run-dir', first.runDir] });
+    agents.push(second);
+    const ls = await second.cli(['ls', '--run-dir', first.runDir, '--json']);
+    const state = (JSON.parse(ls.stdout) as { containers: Array<Record<string, unknown>> }).containers[0];
+    expect(state).toMatchObject({ state: 'unknown', live: true, ready: true, readyReason: 'unknown since agent restart' });
+    await app.kill();
   });
 });

@@ -42,7 +42,9 @@ static const char usage_text[] =
 	"                            restore fails (default 5000)\n"
 	"\n"
 	"Exit status (when COMMAND does not start): 100 bad usage; 111 the agent failed\n"
-	"or a system call failed; 126 COMMAND cannot be executed; 127 COMMAND not found.\n";
+	"or refused the restore (this container's main process still runs, or this\n"
+	"process is not the container's), or a system call failed; 126 COMMAND cannot\n"
+	"be executed; 127 COMMAND not found.\n";
 
 void die(int code, const char *fmt, ...)
 {

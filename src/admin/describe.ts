@@ -43,6 +43,7 @@ function describeFd(container: string, e: Entry, info: FdInfo | null): FdRow | n
 
 function containerStatus(c: Container, nowMs: number): ContainerStatus {
   const live = c.run.liveness();
+  const ready = c.run.readiness();
   const deadline = c.run.watchdogDeadlineMs;
   return {
     name: c.name,
@@ -57,6 +58,8 @@ function containerStatus(c: Container, nowMs: number): ContainerStatus {
     watchdogDeadlineInMs: deadline === null ? null : Math.max(0, Math.round(deadline - nowMs)),
     live: live.ok,
     liveReason: live.reason,
+    ready: ready.ok,
+    readyReason: ready.reason,
     restores: c.restores,
     starts: c.starts,
   };

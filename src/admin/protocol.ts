@@ -21,6 +21,9 @@ export interface ContainerStatus {
   watchdogDeadlineInMs: number | null;
   live: boolean;
   liveReason: string;
+  /** What /readyz/NAME answers, and why ("unknown since agent restart"...). */
+  ready: boolean;
+  readyReason: string;
   restores: number;
   starts: number;
 }

@@ -3,7 +3,7 @@
  * fd store, one epoll set reporting hang-ups of stored fds, and the admin socket.
  * Built and started by cli/agent.ts; every dependency is passed in.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AdminServer } from '../admin/server.js';
 import { describeContainers } from '../admin/describe.js';
@@ -23,6 +23,9 @@ import { RestoreServer } from '../restore/server.js';
 import { installLauncher } from './install.js';
 import { listenAddressProblem, Listeners } from './listen.js';
 import { Lifecycle } from './lifecycle.js';
+import { PeerCheck } from '../restore/peer.js';
+import { containerInstance } from '../unit/instance.js';
+import type { RunHooks } from '../notify/apply.js';
 import type { Passed } from '../restore/encode.js';
 
 /** Longest AF_UNIX path: sun_path is 108 bytes including the terminating NUL. */
@@ -49,6 +52,8 @@ export class Agent {
   /** Socket-activation sockets per container (`listen:`), the agent's own for its whole life. */
   private readonly sockets = new Map<string, Listeners>();
   private readonly lifecycle: Lifecycle;
+  private readonly peers: PeerCheck;
+  private readonly runs: RunHooks;
   private admin: AdminServer | null = null;
   private epfd = -1;
   private epollHandle: PollHandle | null = null;
@@ -78,12 +83,13 @@ export class Agent {
           this.d.log.error('cannot bind listen sockets again', { container: c.name, error: (e as Error).message });
         }
       },
-      knownCgroups: () => {
-        const m = new Map<string, string>();
-        for (const c of this.containers.values()) if (c.cgroup !== null) m.set(c.name, c.cgroup);
-        return m;
-      },
     });
+    this.peers = new PeerCheck({ procs: d.procs, log: d.log, runDir: d.runDir, names: () => [...this.containers.keys()] });
+    this.runs = {
+      mainAlive: (c) => this.lifecycle.mainAlive(c),
+      newMainProcess: (c, pid) => this.lifecycle.newMainProcess(c, pid),
+      agentInstance: containerInstance(d.procs.cgroup(d.procs.self())),
+    };
   }
 
   /** Bind every socket, then serve. Throws (nothing left open) if any bind fails. */
@@ -94,7 +100,9 @@ export class Agent {
       this.epfd = kernel.epollCreate();
       const ops = this.storeOps();
       for (const cfg of this.d.configs) {
-        const c = new Container(cfg, ops, this.d.nowMs());
+        // Sockets left by an earlier agent: the app may be running (docs/scope.md).
+        const sinceAgentRestart = existsSync(restorePath(runDir, cfg.name));
+        const c = new Container(cfg, ops, this.d.nowMs(), sinceAgentRestart);
         this.containers.set(cfg.name, c);
         const dir = containerDir(runDir, cfg.name);
         // Never delete and recreate: a subPath mount keeps pointing at the old directory.
@@ -106,7 +114,7 @@ export class Agent {
         const server = binding(notifyPath(runDir, cfg.name), (p) => NotifyServer.bind(this.notifyDeps(), c, p));
         this.notify.set(cfg.name, server);
         const restore = binding(restorePath(runDir, cfg.name), (p) => new RestoreServer(kernel, this.d.log, c, p, {
-          checkPeer: (cc, peer) => this.lifecycle.checkPeer(cc, peer),
+          checkPeer: (cc, peer) => this.peers.check(cc, peer),
           launcherConnected: (cc, peer) => this.lifecycle.launcherConnected(cc, peer),
           restored: (cc, n, sec) => {
             cc.restores++;
@@ -267,6 +275,7 @@ export class Agent {
       procs: this.d.procs,
       nowMs: this.d.nowMs,
       mainPidChanged: (c, pid) => this.lifecycle.mainPidChanged(c, pid),
+      runs: this.runs,
     };
   }
 }

@@ -66,7 +66,7 @@ const COLUMNS = ['FDNAME', 'TYPE', 'INODE-TYPE', 'DEVNO', 'INODE', 'ADDRESS/PATH
 export function formatLs(containers: ContainerStatus[], fds: FdRow[]): string {
   let out = '';
   for (const c of containers) {
-    out += `${c.name}: ${c.state}, ${c.count}/${c.max} fds, main pid ${c.mainPid ?? '-'}, restores ${c.restores}`;
+    out += `${c.name}: ${c.state === 'unknown' ? 'unknown since agent restart' : c.state}, ${c.count}/${c.max} fds, main pid ${c.mainPid ?? '-'}, restores ${c.restores}`;
     if (c.status !== null) out += `, status ${JSON.stringify(c.status)}`;
     if (c.errno !== null) out += `, errno ${c.errno}`;
     if (c.watchdogDeadlineInMs !== null) out += `, watchdog due in ${(c.watchdogDeadlineInMs / 1000).toFixed(1)} s`;

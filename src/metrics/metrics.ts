@@ -42,7 +42,7 @@ export interface MetricsDeps {
   processFds?(): { open: number; max: number };
 }
 
-export const RUN_PHASES: readonly RunPhase[] = ['starting', 'ready', 'reloading', 'stopping', 'exited'];
+export const RUN_PHASES: readonly RunPhase[] = ['unknown', 'starting', 'ready', 'reloading', 'stopping', 'exited'];
 export const MESSAGE_RESULTS = ['accepted', 'rejected'] as const;
 
 /** Restores hand fds over a local socket: milliseconds normally, seconds when stuck. */

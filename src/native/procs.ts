@@ -11,6 +11,13 @@ export interface Procs {
   alive(pid: number): boolean;
   /** This process's pid (MAINPID may not name the agent). */
   self(): number;
+  /**
+   * The process behind one of our pidfds has exited and been reaped: its fdinfo
+   * then reads `Pid: -1`. Works without a shared PID namespace, where the pid is 0.
+   */
+  reaped(pidfd: number): boolean;
+  /** Contents of /proc/PID/mountinfo (readable for any pid, no ptrace needed), null if gone. */
+  mountinfo(pid: number | 'self'): string | null;
 }
 
 export const realProcs: Procs = {
@@ -32,4 +39,18 @@ export const realProcs: Procs = {
     }
   },
   self: () => process.pid,
+  reaped(pidfd) {
+    try {
+      return /^Pid:\s*-1$/m.test(readFileSync(`/proc/self/fdinfo/${pidfd}`, 'utf8'));
+    } catch {
+      return false;
+    }
+  },
+  mountinfo(pid) {
+    try {
+      return readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+    } catch {
+      return null;
+    }
+  },
 };

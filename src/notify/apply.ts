@@ -12,6 +12,7 @@ import type { DropReason, FdStat } from '../store/store.js';
 import type { Container } from '../unit/container.js';
 import type { Observer } from '../unit/observer.js';
 import type { Procs } from '../native/procs.js';
+import { containerInstance, startsNewRun } from '../unit/instance.js';
 
 export interface Sender {
   /** Credential pid as seen in our PID namespace; 0 when the sender is not visible. */
@@ -27,6 +28,17 @@ export interface ApplyContext {
   closeFd(fd: number): void;
   /** MAINPID= was accepted: the caller watches the new main process. */
   mainPidChanged?(c: Container, pid: number): void;
+  /** Runs that start without the launcher (unit/instance.ts); absent: never. */
+  runs?: RunHooks;
+}
+
+export interface RunHooks {
+  /** The current run's main process is known and alive. */
+  mainAlive(c: Container): boolean;
+  /** Start a new run: the sender is a new start of the container. */
+  newMainProcess(c: Container, pid: number): void;
+  /** containerInstance() of the agent's own cgroup: its processes never start runs. */
+  agentInstance: string | null;
 }
 
 export function applyMessage(
@@ -38,6 +50,7 @@ export function applyMessage(
   stats: readonly FdStat[],
 ): boolean {
   const { obs } = ctx;
+  if (ctx.runs && c.config.notifyAccess !== 'none') detectNewRun(ctx, ctx.runs, c, sender);
   const denied = authorize(c, sender);
   if (denied !== null) {
     obs.rejected(c.name, 'unauthorized', denied, sender);
@@ -52,17 +65,30 @@ export function applyMessage(
   return true;
 }
 
+/**
+ * Before authorization: a new run resets the runtime overrides (N4.6). The cgroup
+ * is read once per new sender pid, not per datagram.
+ */
+function detectNewRun(ctx: ApplyContext, runs: RunHooks, c: Container, s: Sender): void {
+  const run = c.run;
+  if (s.pid === 0 || (s.pid === run.lastSenderPid && run.phase !== 'exited')) return;
+  run.lastSenderPid = s.pid;
+  const instance = containerInstance(ctx.procs.cgroup(s.pid));
+  const facts = { pid: s.pid, alive: ctx.procs.alive(s.pid), instance };
+  const own = instance !== null && instance !== runs.agentInstance ? instance : null;
+  if (startsNewRun(run, facts, runs.mainAlive(c), runs.agentInstance)) {
+    runs.newMainProcess(c, s.pid);
+    c.run.instance = own;
+    c.run.lastSenderPid = s.pid;
+  } else if (run.instance === null && own !== null) run.instance = own;
+}
+
 /** READY/RELOADING/STOPPING (A2.1-A2.3), STATUS (A2.5), NOTIFYACCESS (A2.19), ERRNO (A2.6). */
 function applyState(ctx: ApplyContext, c: Container, m: NotifyMessage): void {
   const { obs } = ctx;
   const run = c.run;
   const v = m.values;
-  if (m.flags.stopping) run.stopping();
-  else {
-    if (m.flags.ready) run.ready(ctx.nowMs);
-    if (m.flags.reloading && !m.flags.ready) run.reloading();
-  }
-  if (m.flags.stopping || m.flags.ready || m.flags.reloading) obs.stateChanged(c.name, run.phase);
+  applyPhase(ctx, c, m);
 
   if (v.status !== undefined) {
     const text = decodeUtf8(v.status);
@@ -81,6 +107,21 @@ function applyState(ctx: ApplyContext, c: Container, m: NotifyMessage): void {
     if (e === null) obs.warn(c.name, 'invalid ERRNO=, ignoring', { value: v.errno });
     else run.errno = e;
   }
+}
+
+/** READY, RELOADING, STOPPING (A2.1-A2.3). */
+function applyPhase(ctx: ApplyContext, c: Container, m: NotifyMessage): void {
+  const run = c.run;
+  const before = run.phase;
+  if (m.flags.stopping) run.stopping();
+  else {
+    if (m.flags.ready) run.ready(ctx.nowMs);
+    if (m.flags.reloading && !m.flags.ready) run.reloading();
+  }
+  // A2.2: systemd reloads only from running; RELOADING=1 before READY=1 changes nothing.
+  const reloadIgnored = m.flags.reloading && !m.flags.ready && !m.flags.stopping && run.phase !== 'reloading';
+  if (reloadIgnored && (before === 'starting' || before === 'unknown')) ctx.obs.warn(c.name, 'RELOADING=1 before READY=1, ignoring', {});
+  if (m.flags.stopping || m.flags.ready || (m.flags.reloading && !reloadIgnored)) ctx.obs.stateChanged(c.name, run.phase);
 }
 
 /** EXTEND_TIMEOUT_USEC (A2.13), WATCHDOG= (A2.10, A2.11), WATCHDOG_USEC= (A2.12). */
@@ -141,7 +182,6 @@ function applyMainPid(ctx: ApplyContext, c: Container, value: string, s: Sender)
     if (s.uid !== 0) return refuse('process does not belong to the sender\'s container');
   }
   c.run.mainPid = pid;
-  if (c.cgroup === null && target !== null) c.cgroup = target;
   obs.mainPid(c.name, pid);
   ctx.mainPidChanged?.(c, pid);
 }

@@ -6,7 +6,7 @@
  */
 import type { NotifyDatagram } from '../native/binding.js';
 import type { Kernel, PollHandle } from '../native/kernel.js';
-import { applyMessage, closeAll, type ApplyContext } from './apply.js';
+import { applyMessage, closeAll, type ApplyContext, type RunHooks } from './apply.js';
 import type { Container } from '../unit/container.js';
 import type { Observer } from '../unit/observer.js';
 import type { Procs } from '../native/procs.js';
@@ -29,6 +29,8 @@ export interface NotifyDeps {
   procs: Procs;
   nowMs(): number;
   mainPidChanged?(c: Container, pid: number): void;
+  /** Runs that start without the launcher (apply.ts). */
+  runs?: RunHooks;
 }
 
 export class NotifyServer {
@@ -101,6 +103,7 @@ export class NotifyServer {
       nowMs: this.deps.nowMs(),
       closeFd: (fd) => void kernel.tryClose(fd),
       mainPidChanged: this.deps.mainPidChanged,
+      runs: this.deps.runs,
     };
     let applying = false;
     try {

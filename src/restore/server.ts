@@ -1,7 +1,8 @@
 /**
  * A container's restore socket (DIR/NAME/restore): fdstore-exec connects, the
- * agent checks the peer is a process of that container, starts a new run with
- * the peer as main pid, and sends it the container's sockets and stored fds.
+ * agent checks the peer is a process of that container and that no main process
+ * of the current run lives (restore/peer.ts), starts a new run with the peer as
+ * main pid, and sends it the container's sockets and stored fds.
  * The fds stay in the store (F3.32).
  */
 import type { Accepted } from '../native/binding.js';
@@ -17,8 +18,11 @@ const RESTORE_BACKLOG = 16;
 export interface RestoreHooks {
   /** Is the peer one of this container's processes? null = yes, else why not. */
   checkPeer(c: Container, peer: Accepted): string | null;
-  /** The launcher becomes the main process of a new run. Takes ownership of peer.pidfd. */
-  launcherConnected(c: Container, peer: Accepted): void;
+  /**
+   * The launcher becomes the main process of a new run, taking ownership of
+   * peer.pidfd (null), or is refused (why; peer stays the caller's).
+   */
+  launcherConnected(c: Container, peer: Accepted): string | null;
   restored(c: Container, fds: number, seconds: number): void;
   /** Sockets bound by the agent for this container, passed before stored fds (F3.27). */
   listeners(c: Container): Passed[];
@@ -54,7 +58,7 @@ export class RestoreServer {
 
   private serve(peer: Accepted): void {
     const c = this.container;
-    const refused = this.hooks.checkPeer(c, peer);
+    const refused = this.hooks.checkPeer(c, peer) ?? this.hooks.launcherConnected(c, peer);
     if (refused !== null) {
       this.log.warning('restore refused', { container: c.name, pid: peer.pid, uid: peer.uid, reason: refused });
       try {
@@ -66,7 +70,6 @@ export class RestoreServer {
       if (peer.pidfd >= 0) this.kernel.tryClose(peer.pidfd);
       return;
     }
-    this.hooks.launcherConnected(c, peer);
     const items = [...this.hooks.listeners(c), ...c.store.list().map((e) => ({ fd: e.fd, name: e.name }))];
     const unpin = c.store.pin();
     const started = performance.now();

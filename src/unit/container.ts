@@ -14,16 +14,16 @@ export class Container {
   /** Main-process starts observed (launcher connections). */
   starts = 0;
   restores = 0;
-  /** Cgroup text of processes seen in this container (restore peers, MAINPID). */
-  cgroup: string | null = null;
 
   constructor(
     public config: ContainerConfig,
     ops: StoreOps,
     nowMs: number,
+    /** An earlier agent served this container (its sockets were there): the first run is `unknown`. */
+    sinceAgentRestart = false,
   ) {
     this.store = new FdStore(config.name, config.fileDescriptorStoreMax, ops);
-    this.run = this.newRun(nowMs);
+    this.run = this.newRun(nowMs, sinceAgentRestart);
   }
 
   get name(): string {
@@ -42,8 +42,8 @@ export class Container {
     return this.run;
   }
 
-  private newRun(nowMs: number): Run {
+  private newRun(nowMs: number, sinceAgentRestart = false): Run {
     this.runs++;
-    return new Run(this.runs, nowMs, this.config.watchdogSec, this.config.timeoutStartSec);
+    return new Run(this.runs, nowMs, this.config.watchdogSec, this.config.timeoutStartSec, sinceAgentRestart);
   }
 }

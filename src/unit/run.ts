@@ -6,7 +6,12 @@
  */
 import type { NotifyAccess } from '../notify/values.js';
 
-export type RunPhase = 'starting' | 'ready' | 'reloading' | 'stopping' | 'exited';
+/**
+ * `unknown`: the run the agent found when it started again while the container
+ * may still run (an agent restart): it did not see READY=1 or the main process
+ * start, so it neither claims nor denies readiness (docs/scope.md).
+ */
+export type RunPhase = 'unknown' | 'starting' | 'ready' | 'reloading' | 'stopping' | 'exited';
 
 export interface Liveness {
   ok: boolean;
@@ -14,8 +19,12 @@ export interface Liveness {
 }
 
 export class Run {
-  phase: RunPhase = 'starting';
+  phase: RunPhase;
   mainPid: number | null = null;
+  /** Which start of the container this run is (unit/instance.ts), null when not known. */
+  instance: string | null = null;
+  /** Last sender pid checked for a new start (a cache: one /proc read per new sender). */
+  lastSenderPid = -1;
   status: string | null = null;
   errno: number | null = null;
   notifyAccessOverride: NotifyAccess | null = null;
@@ -34,9 +43,13 @@ export class Run {
     nowMs: number,
     private readonly watchdogSec: number,
     timeoutStartSec: number,
+    /** The agent restarted: this run began before it (see RunPhase). */
+    sinceAgentRestart = false,
   ) {
     this.startedAtMs = nowMs;
-    this.startDeadlineMs = timeoutStartSec > 0 ? nowMs + timeoutStartSec * 1000 : null;
+    this.phase = sinceAgentRestart ? 'unknown' : 'starting';
+    // An app that may be serving for hours must not time out its start now.
+    this.startDeadlineMs = timeoutStartSec > 0 && !sinceAgentRestart ? nowMs + timeoutStartSec * 1000 : null;
   }
 
   /** W5.1: effective timeout in ms, null when off. */
@@ -62,8 +75,9 @@ export class Run {
     this.armWatchdog(nowMs);
   }
 
+  /** A2.2: systemd enters reloading only from running: before READY=1 it is ignored. */
   reloading(): void {
-    if (this.phase === 'stopping' || this.phase === 'exited') return;
+    if (this.phase !== 'ready' && this.phase !== 'reloading') return;
     this.phase = 'reloading';
   }
 
@@ -133,9 +147,15 @@ export class Run {
     return { ok: true, reason: 'ok' };
   }
 
-  /** Readiness: READY=1 seen this run, not stopping. RELOADING=1 stays ready (see docs). */
+  /**
+   * Readiness: READY=1 seen this run, not stopping. RELOADING=1 stays ready (see
+   * docs). Unknown since an agent restart counts as ready: an agent restart must
+   * not take a serving app out of its Service (docs/scope.md).
+   */
   readiness(): Liveness {
     switch (this.phase) {
+      case 'unknown':
+        return { ok: true, reason: 'unknown since agent restart' };
       case 'ready':
       case 'reloading':
         return { ok: true, reason: this.phase };

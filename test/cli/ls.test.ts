@@ -5,7 +5,7 @@ import { formatLs } from '../../src/cli/ls.js';
 
 const base: ContainerStatus = {
   name: 'app', count: 1, max: 4096, state: 'ready', status: 'serving', errno: null, mainPid: 42,
-  notifyAccess: 'all', preserve: 'restart', watchdogDeadlineInMs: 2500, live: true, liveReason: 'ok', restores: 3, starts: 3,
+  notifyAccess: 'all', preserve: 'restart', watchdogDeadlineInMs: 2500, live: true, liveReason: 'ok', ready: true, readyReason: 'ready', restores: 3, starts: 3,
 };
 const row: FdRow = {
   container: 'app', fdname: 'http', type: 'tcp_listen', inodeType: 'sock', dev: '0:9', inode: 1234, rdev: null,
@@ -24,6 +24,11 @@ describe('formatLs', () => {
     const c = { ...base, count: 0, errno: 2, status: null, watchdogDeadlineInMs: null, live: false, liveReason: 'watchdog timeout (limit 1000 ms)' };
     const out = formatLs([c], []);
     expect(out).toBe("app: ready, 0/4096 fds, main pid 42, restores 3, errno 2, NOT LIVE: watchdog timeout (limit 1000 ms)\n  No file descriptors in fdstore of 'app'.\n");
+  });
+
+  it('names the state a restarted agent cannot know (issue 7 item 15)', () => {
+    const out = formatLs([{ ...base, state: 'unknown', readyReason: 'unknown since agent restart', mainPid: null }], [row]).split('\n');
+    expect(out[0]).toMatch(/^app: unknown since agent restart, 1\/4096 fds, main pid -/);
   });
 
   it('falls back to the path when a fd has no socket address', () => {

@@ -114,7 +114,7 @@ function fixture(cfg: Partial<ContainerConfig> = {}, kill?: (pid: number, sig: s
     const parsed = parseDatagram({ data: Buffer.from(text), hasCreds: true, truncated: false, ctruncated: false, fdCount: 0 });
     if (!parsed.ok) throw new Error(parsed.detail);
     const ctx: ApplyContext = {
-      procs: { cgroup: () => null, alive: () => true, self: () => 1 },
+      procs: { cgroup: () => null, alive: () => true, self: () => 1, reaped: () => false, mountinfo: () => null },
       obs,
       nowMs: time.now,
       closeFd: () => {},

@@ -44,6 +44,12 @@ class FakeProcs implements Procs {
   self(): number {
     return SELF;
   }
+  reaped(): boolean {
+    return false;
+  }
+  mountinfo(): string | null {
+    return null;
+  }
 }
 
 type Event =
@@ -321,13 +327,52 @@ describe('A2.19 NOTIFYACCESS=', () => {
   });
 });
 
+describe('runs without the launcher (unit/instance.ts)', () => {
+  const A = 'a'.repeat(64);
+  const B = 'b'.repeat(64);
+  function hooked(mainAlive = false) {
+    const w = world({ notifyAccess: 'all' }, null);
+    const started: number[] = [];
+    w.ctx.runs = {
+      mainAlive: () => mainAlive,
+      newMainProcess: (c, pid) => {
+        started.push(pid);
+        c.startRun(0, null);
+      },
+      agentInstance: null,
+    };
+    const procs = w.ctx.procs as FakeProcs;
+    procs.table.set(APP, { cgroup: `0::/kubepods/pod1/${A}\n`, alive: true });
+    procs.table.set(HELPER, { cgroup: `0::/kubepods/pod1/${B}\n`, alive: true });
+    return { w, started };
+  }
+
+  it('the first sender names the run\'s start; a sender of another start begins a new run before it is applied (N4.6)', () => {
+    const { w, started } = hooked();
+    w.send('NOTIFYACCESS=none', sender(APP));
+    expect(w.c.run.instance).toBe(A);
+    w.send('READY=1', sender(HELPER));
+    expect(started).toEqual([HELPER]);
+    expect(w.c.run.phase).toBe('ready');
+    expect(w.c.run.instance).toBe(B);
+    expect(w.c.notifyAccess()).toBe('all');
+  });
+
+  it('not while the run\'s main process is alive', () => {
+    const { w, started } = hooked(true);
+    w.send('READY=1', sender(APP));
+    w.send('STOPPING=1', sender(HELPER));
+    expect(started).toEqual([]);
+    expect(w.c.run.phase).toBe('stopping');
+  });
+});
+
 describe('A2.9 MAINPID=', () => {
   it('A2.9: a pid in the sender\'s container is accepted from any uid', () => {
     const w = world({ notifyAccess: 'all' });
     w.send(`MAINPID=${HELPER}`, sender(APP, 1000));
     expect(w.c.run.mainPid).toBe(HELPER);
     expect(w.obs.events).toContainEqual(['mainPid', 'app', HELPER]);
-    expect(w.c.cgroup).toBe(CG_A);
   });
 
   it('A2.9: mainPidChanged is told about the new main pid', () => {
@@ -338,11 +383,10 @@ describe('A2.9 MAINPID=', () => {
     expect(seen).toEqual([HELPER]);
   });
 
-  it('A2.9: a known cgroup is kept when the main pid changes', () => {
+  it('A2.9: MAINPID= never seeds an identity: the run\'s start is not taken from its target', () => {
     const w = world({ notifyAccess: 'all' });
-    w.c.cgroup = 'already known';
     w.send(`MAINPID=${HELPER}`);
-    expect(w.c.cgroup).toBe('already known');
+    expect(w.c.run.instance).toBeNull();
   });
 
   it.each([
@@ -440,6 +484,15 @@ describe('A2.1-A2.3 READY, RELOADING, STOPPING', () => {
     expect(w.c.run.phase).toBe('reloading');
     w.send('READY=1');
     expect(w.c.run.phase).toBe('ready');
+  });
+
+  it('A2.2: RELOADING=1 before READY=1 is ignored with a warning, no state change', () => {
+    const w = world();
+    w.send('RELOADING=1');
+    expect(w.c.run.phase).toBe('starting');
+    expect(w.c.run.readiness().ok).toBe(false);
+    expect(w.obs.warnings()).toContain('RELOADING=1 before READY=1, ignoring');
+    expect(w.obs.kinds()).not.toContain('stateChanged');
   });
 
   it('A2.3: STOPPING=1 wins over READY=1 and RELOADING=1 in the same datagram', () => {

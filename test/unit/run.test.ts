@@ -194,6 +194,29 @@ describe('A2.1-A2.3 phases and readiness', () => {
     expect(r.watchdogDeadlineMs).toBeNull();
   });
 
+  it('A2.2: RELOADING=1 before READY=1 is ignored: systemd enters reloading only from running', () => {
+    const r = run();
+    r.reloading();
+    expect(r.phase).toBe('starting');
+    expect(r.readiness().ok).toBe(false);
+  });
+
+  it('unknown since agent restart: ready and live, no start timeout armed; READY=1 and STOPPING=1 apply', () => {
+    const r = new Run(1, 0, 5, 10, true);
+    expect(r.phase).toBe('unknown');
+    expect(r.readiness()).toEqual({ ok: true, reason: 'unknown since agent restart' });
+    expect(r.startDeadlineMs).toBeNull();
+    expect(r.tick(1_000_000)).toBeNull();
+    expect(r.liveness().ok).toBe(true);
+    r.reloading();
+    expect(r.phase).toBe('unknown');
+    r.ready(0);
+    expect(r.phase).toBe('ready');
+    const s = new Run(2, 0, 0, 0, true);
+    s.stopping();
+    expect(s.readiness().ok).toBe(false);
+  });
+
   it('exited is final: stopping(), ready() and reloading() do nothing', () => {
     const r = run();
     r.exit();

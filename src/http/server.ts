@@ -32,7 +32,29 @@ export interface HttpDeps {
   health(): Liveness;
   /** The current run of a configured container; undefined for an unknown name. */
   run(name: string): Probed | undefined;
+  /** Open connections at most (default HTTP_MAX_CONNECTIONS, counted in the fd budget). */
+  maxConnections?: number;
 }
+
+/**
+ * Open HTTP connections at most (probes and scrapes: a kubelet probes on a fresh
+ * connection per period, Prometheus keeps one or two alive). More are accepted and
+ * closed at once, so ~20,000 idle connections from the pod network cost 64 fds.
+ * Counted in the agent's fd budget (agent/limits.ts).
+ */
+export const HTTP_MAX_CONNECTIONS = 64;
+
+/**
+ * Idle limits: probes and scrapes send their request at once and are answered in
+ * milliseconds, so a connection that says nothing is closed. headersTimeout also
+ * covers a connection that never sends a byte (Node checks open connections every
+ * connectionsCheckingInterval); server.timeout closes any socket idle that long.
+ */
+export const HTTP_HEADERS_TIMEOUT_MS = 10_000;
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
+export const HTTP_KEEPALIVE_TIMEOUT_MS = 5_000;
+export const HTTP_IDLE_TIMEOUT_MS = 30_000;
+const HTTP_CHECK_INTERVAL_MS = 1_000;
 
 /** `HOST:PORT`, `[V6]:PORT`, or `off` (null). Throws ConfigError otherwise. */
 export function parseListen(value: string): ListenAddress | null {
@@ -53,16 +75,22 @@ export class HttpServer {
   private readonly server: Server;
 
   constructor(private readonly d: HttpDeps) {
-    this.server = createServer((req, res) => {
+    this.server = createServer({ connectionsCheckingInterval: HTTP_CHECK_INTERVAL_MS }, (req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         d.log.error('http request failed', { path: pathOf(req), error: String(e) });
         if (!res.headersSent) reply(res, req, 500, 'internal error');
         else res.destroy();
       });
     });
-    // Probes and scrapes are small: bound what a slow client can hold open.
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 30_000;
+    // Probes and scrapes are small: bound what a slow or idle client can hold open.
+    // Connections past the cap are accepted and closed at once by Node (not left in
+    // the backlog, where the kernel would keep them without costing us an fd anyway).
+    this.server.maxConnections = d.maxConnections ?? HTTP_MAX_CONNECTIONS;
+    this.server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS;
+    this.server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
+    this.server.keepAliveTimeout = HTTP_KEEPALIVE_TIMEOUT_MS;
+    this.server.timeout = HTTP_IDLE_TIMEOUT_MS;
+    this.server.on('timeout', (socket: { destroy(): void }) => socket.destroy());
   }
 
   /** Resolves once listening; rejects with a message naming the address (EADDRINUSE...). */

@@ -34,6 +34,17 @@ export interface HttpDeps {
   run(name: string): Probed | undefined;
   /** Open connections at most (default HTTP_MAX_CONNECTIONS, counted in the fd budget). */
   maxConnections?: number;
+  /** Tests only: shorter idle limits than the HTTP_*_TIMEOUT_MS defaults. */
+  timeouts?: Partial<HttpTimeouts>;
+}
+
+export interface HttpTimeouts {
+  headersMs: number;
+  requestMs: number;
+  keepAliveMs: number;
+  idleMs: number;
+  /** How often Node checks open connections against headersMs and requestMs. */
+  checkMs: number;
 }
 
 /**
@@ -46,14 +57,14 @@ export const HTTP_MAX_CONNECTIONS = 64;
 
 /**
  * Idle limits: probes and scrapes send their request at once and are answered in
- * milliseconds, so a connection that says nothing is closed. headersTimeout also
- * covers a connection that never sends a byte (Node checks open connections every
- * connectionsCheckingInterval); server.timeout closes any socket idle that long.
+ * milliseconds, so a connection that says nothing is closed. server.timeout (socket
+ * inactivity) is what closes a connection that never sends a byte: on Node 20,
+ * headersTimeout and requestTimeout only apply once a request has started.
  */
 export const HTTP_HEADERS_TIMEOUT_MS = 10_000;
 export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
 export const HTTP_KEEPALIVE_TIMEOUT_MS = 5_000;
-export const HTTP_IDLE_TIMEOUT_MS = 30_000;
+export const HTTP_IDLE_TIMEOUT_MS = 10_000;
 const HTTP_CHECK_INTERVAL_MS = 1_000;
 
 /** `HOST:PORT`, `[V6]:PORT`, or `off` (null). Throws ConfigError otherwise. */
@@ -75,7 +86,15 @@ export class HttpServer {
   private readonly server: Server;
 
   constructor(private readonly d: HttpDeps) {
-    this.server = createServer({ connectionsCheckingInterval: HTTP_CHECK_INTERVAL_MS }, (req, res) => {
+    const t: HttpTimeouts = {
+      headersMs: HTTP_HEADERS_TIMEOUT_MS,
+      requestMs: HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveMs: HTTP_KEEPALIVE_TIMEOUT_MS,
+      idleMs: HTTP_IDLE_TIMEOUT_MS,
+      checkMs: HTTP_CHECK_INTERVAL_MS,
+      ...d.timeouts,
+    };
+    this.server = createServer({ connectionsCheckingInterval: t.checkMs }, (req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         d.log.error('http request failed', { path: pathOf(req), error: String(e) });
         if (!res.headersSent) reply(res, req, 500, 'internal error');
@@ -86,10 +105,10 @@ export class HttpServer {
     // Connections past the cap are accepted and closed at once by Node (not left in
     // the backlog, where the kernel would keep them without costing us an fd anyway).
     this.server.maxConnections = d.maxConnections ?? HTTP_MAX_CONNECTIONS;
-    this.server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS;
-    this.server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
-    this.server.keepAliveTimeout = HTTP_KEEPALIVE_TIMEOUT_MS;
-    this.server.timeout = HTTP_IDLE_TIMEOUT_MS;
+    this.server.headersTimeout = t.headersMs;
+    this.server.requestTimeout = t.requestMs;
+    this.server.keepAliveTimeout = t.keepAliveMs;
+    this.server.timeout = t.idleMs;
     this.server.on('timeout', (socket: { destroy(): void }) => socket.destroy());
   }
 

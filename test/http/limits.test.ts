@@ -63,4 +63,17 @@ describe('HttpServer connection cap', () => {
       }
     }
   });
+
+  it('closes a connection that never sends a byte once idle longer than the socket timeout', async () => {
+    // (headersTimeout does not cover it on Node 20: only a started request is checked.)
+    const http = new HttpServer({
+      registry: new Registry(), log, health: () => ({ ok: true, reason: 'ok' }), run: () => undefined,
+      timeouts: { headersMs: 600_000, requestMs: 0, checkMs: 60_000, idleMs: 100 },
+    });
+    const { port } = await http.start({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => http.close());
+    const c = await idle(port);
+    cleanups.push(() => void c.sock.destroy());
+    await c.closedByServer;
+  });
 });

@@ -26,10 +26,13 @@ export const NOTIFY_RCVBUF_BYTES = 8 << 20;
  * other ready socket (a neighbour's BARRIER=1, a restore, the admin socket) gets
  * its turn in the same loop iteration. A flooder then delays a neighbour by one
  * turn, not by its whole queue. Bounded in datagrams and in fds received, since
- * a 253-fd FDSTORE=1 costs far more than a STATUS=.
+ * a 253-fd FDSTORE=1 costs far more than a STATUS=: 64 datagrams (systemd's
+ * max_dgram_qlen of 512 lets a queue hold 8 turns) or 16 full messages. Much
+ * smaller turns measured worse in bench/fairness.js: the agent then spins on a
+ * socket that is never empty while the flooders keep the CPUs.
  */
 export const NOTIFY_TURN_DATAGRAMS = 64;
-export const NOTIFY_TURN_FDS = 4 * MAX_STORE_FDS_PER_MSG;
+export const NOTIFY_TURN_FDS = 16 * MAX_STORE_FDS_PER_MSG;
 /**
  * The drain on main-process exit (D1.5) reads what was queued at that moment and
  * no more: a process left behind that keeps sending must not hold the event loop.

@@ -37,6 +37,13 @@
 /* systemd's SD_LISTEN_FDS_START. */
 #define FDSTORE_LISTEN_FDS_START 3
 
+/* What the launcher holds besides N restored fds: stdio and the targets at 3..,
+ * its socket above them, one batch of at most 253 received fds in transit (moved
+ * above the targets when an inherited fd sits among them), and 3 spare for fds the
+ * runtime left open. The launcher needs RLIMIT_NOFILE >= N + this; the agent
+ * refuses a fileDescriptorStoreMax that would not fit under its own limit. */
+#define FDSTORE_LAUNCHER_RESERVED_FDS (FDSTORE_LISTEN_FDS_START + 1 + FDSTORE_FDS_PER_MSG + 3)
+
 /* Socket file names inside DIR/NAME/. */
 #define FDSTORE_NOTIFY_NAME "notify"
 #define FDSTORE_RESTORE_NAME "restore"

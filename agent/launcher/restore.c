@@ -170,24 +170,29 @@ static void parse_header(size_t len, struct restore *r)
 		malformed("header without fds=");
 }
 
-/* Makes room for n fds at 3.. plus stdio, the socket and one batch of temporaries.
- * The soft limit is raised only when needed, and left raised for the app: it
- * starts with n + 3 fds open and needs numbers above them. */
+/* Makes room for n fds at 3.., the socket above them, one batch of temporaries
+ * (an fd inherited into the target range shifts a whole batch above the targets)
+ * and a few spare: FDSTORE_LAUNCHER_RESERVED_FDS. The soft limit is raised only
+ * when needed, and left raised for the app: it starts with n + 3 fds open and
+ * needs numbers above them. Not enough even at the hard limit: one clear line
+ * naming the limit, before any fd moved (the agent checks the same sum against
+ * its own limit at start, but the app's container may have a lower one). */
 static void fit_limit(unsigned n)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		die_errno(FDSTORE_EXIT_SYSCALL, "getrlimit RLIMIT_NOFILE");
-	rlim_t want = (rlim_t)FDSTORE_LISTEN_FDS_START + n + 1 + FDSTORE_FDS_PER_MSG;
+	rlim_t want = (rlim_t)n + FDSTORE_LAUNCHER_RESERVED_FDS;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			die_errno(FDSTORE_EXIT_SYSCALL, "setrlimit RLIMIT_NOFILE");
 	}
-	/* The bare minimum: the fds, the socket above them, one temporary. */
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)FDSTORE_LISTEN_FDS_START + n + 2)
-		die(FDSTORE_EXIT_SYSCALL, "%u stored fds do not fit RLIMIT_NOFILE (hard limit %llu)",
-		    n, (unsigned long long)rl.rlim_max);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		die(FDSTORE_EXIT_SYSCALL,
+		    "%u stored fds need RLIMIT_NOFILE >= %llu (%u + %d for stdio, the socket and one batch in transit), "
+		    "but this container's hard limit is %llu: raise its nofile limit or lower fileDescriptorStoreMax",
+		    n, (unsigned long long)want, n, FDSTORE_LAUNCHER_RESERVED_FDS, (unsigned long long)rl.rlim_max);
 }
 
 /* Moves fd to the lowest free number >= min, still close-on-exec. */

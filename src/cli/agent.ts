@@ -97,7 +97,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       version: packageVersion(),
       processFds: () => ({ open: sys.countFds(), max: nofileMax(sys.getNofile().soft) }),
     });
-    const obs = fanout(logObserver(log), metrics, rescheduleObserver({ reschedule: () => watchdog.reschedule() }));
+    const obs = fanout(logObserver(log, { suppressed: metrics.logSuppressed }), metrics, rescheduleObserver({ reschedule: () => watchdog.reschedule() }));
     const watchdog = new Watchdog({
       containers: () => agent.containers.values(),
       obs,

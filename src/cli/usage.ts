@@ -23,7 +23,8 @@ Options:
   --container NAME        an app container to serve (DNS-1123 label); repeatable
   --config FILE           YAML with per-container settings that win over flags and
                           may name more containers (see docs/configuration.md)
-  --fd-store-max N        default FileDescriptorStoreMax (default 4096)
+  --fd-store-max N        default FileDescriptorStoreMax (default 4096); the stores
+                          plus 451 (+6 per extra container) must fit RLIMIT_NOFILE
   --notify-access MODE    default NotifyAccess: none|main|exec|all (default all: the
                           container is the unit, any process in it may notify)
   --watchdog-sec S        default WatchdogSec (default 0: off)

@@ -32,7 +32,40 @@ export interface HttpDeps {
   health(): Liveness;
   /** The current run of a configured container; undefined for an unknown name. */
   run(name: string): Probed | undefined;
+  /** Open connections at most (default HTTP_MAX_CONNECTIONS, counted in the fd budget). */
+  maxConnections?: number;
+  /** Tests only: shorter idle limits than the HTTP_*_TIMEOUT_MS defaults. */
+  timeouts?: Partial<HttpTimeouts>;
 }
+
+export interface HttpTimeouts {
+  headersMs: number;
+  requestMs: number;
+  keepAliveMs: number;
+  idleMs: number;
+  /** How often Node checks open connections against headersMs and requestMs. */
+  checkMs: number;
+}
+
+/**
+ * Open HTTP connections at most (probes and scrapes: a kubelet probes on a fresh
+ * connection per period, Prometheus keeps one or two alive). More are accepted and
+ * closed at once, so ~20,000 idle connections from the pod network cost 64 fds.
+ * Counted in the agent's fd budget (agent/limits.ts).
+ */
+export const HTTP_MAX_CONNECTIONS = 64;
+
+/**
+ * Idle limits: probes and scrapes send their request at once and are answered in
+ * milliseconds, so a connection that says nothing is closed. server.timeout (socket
+ * inactivity) is what closes a connection that never sends a byte: on Node 20,
+ * headersTimeout and requestTimeout only apply once a request has started.
+ */
+export const HTTP_HEADERS_TIMEOUT_MS = 10_000;
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
+export const HTTP_KEEPALIVE_TIMEOUT_MS = 5_000;
+export const HTTP_IDLE_TIMEOUT_MS = 10_000;
+const HTTP_CHECK_INTERVAL_MS = 1_000;
 
 /** `HOST:PORT`, `[V6]:PORT`, or `off` (null). Throws ConfigError otherwise. */
 export function parseListen(value: string): ListenAddress | null {
@@ -53,16 +86,30 @@ export class HttpServer {
   private readonly server: Server;
 
   constructor(private readonly d: HttpDeps) {
-    this.server = createServer((req, res) => {
+    const t: HttpTimeouts = {
+      headersMs: HTTP_HEADERS_TIMEOUT_MS,
+      requestMs: HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveMs: HTTP_KEEPALIVE_TIMEOUT_MS,
+      idleMs: HTTP_IDLE_TIMEOUT_MS,
+      checkMs: HTTP_CHECK_INTERVAL_MS,
+      ...d.timeouts,
+    };
+    this.server = createServer({ connectionsCheckingInterval: t.checkMs }, (req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         d.log.error('http request failed', { path: pathOf(req), error: String(e) });
         if (!res.headersSent) reply(res, req, 500, 'internal error');
         else res.destroy();
       });
     });
-    // Probes and scrapes are small: bound what a slow client can hold open.
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 30_000;
+    // Probes and scrapes are small: bound what a slow or idle client can hold open.
+    // Connections past the cap are accepted and closed at once by Node (not left in
+    // the backlog, where the kernel would keep them without costing us an fd anyway).
+    this.server.maxConnections = d.maxConnections ?? HTTP_MAX_CONNECTIONS;
+    this.server.headersTimeout = t.headersMs;
+    this.server.requestTimeout = t.requestMs;
+    this.server.keepAliveTimeout = t.keepAliveMs;
+    this.server.timeout = t.idleMs;
+    this.server.on('timeout', (socket: { destroy(): void }) => socket.destroy());
   }
 
   /** Resolves once listening; rejects with a message naming the address (EADDRINUSE...). */

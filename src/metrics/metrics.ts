@@ -9,7 +9,7 @@
  * never become labels: a client would otherwise mint series at will.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Observer } from '../unit/observer.js';
+import { LOG_REASONS, type LogReason, type Observer } from '../unit/observer.js';
 import type { Liveness, RunPhase } from '../unit/run.js';
 import { REJECT_REASONS, type RejectReason } from '../notify/parse.js';
 import { FD_TYPES, type FdType } from '../store/describe.js';
@@ -69,6 +69,7 @@ export class Metrics implements Observer {
   private readonly pings: Counter<C>;
   private readonly starts: Counter<C>;
   private readonly warnings: Counter<C>;
+  private readonly suppressedLines: Counter<C | 'reason'>;
 
   constructor(private readonly d: MetricsDeps) {
     this.known = new Set(d.names);
@@ -95,6 +96,11 @@ export class Metrics implements Observer {
     this.pings = counter('fdstore_watchdog_pings_total', 'WATCHDOG=1 messages accepted.', ['container']);
     this.starts = counter('fdstore_main_process_starts_total', 'Main process starts observed (a new run each; restarts included).', ['container']);
     this.warnings = counter('fdstore_notify_warnings_total', 'Assignments ignored or refused with a warning (invalid values, MAINPID= refused).', ['container']);
+    this.suppressedLines = counter(
+      'fdstore_log_suppressed_total',
+      'Log lines not written because of the log rate limit (per container and reason); every other metric still counts each event.',
+      ['container', 'reason'],
+    );
     this.stateGauges(registers);
     this.zero();
   }
@@ -150,12 +156,18 @@ export class Metrics implements Observer {
     this.restoreSeconds.observe({ container }, seconds);
   };
 
+  /** Not an Observer event: the log observer's rate limiter reports each line it suppressed. */
+  logSuppressed = (container: string, reason: LogReason): void => {
+    if (this.known.has(container)) this.suppressedLines.inc({ container, reason });
+  };
+
   /** Known series at zero before the first event (STYLE habit 10). */
   private zero(): void {
     for (const container of this.d.names) {
       for (const result of MESSAGE_RESULTS) this.messages.inc({ container, result }, 0);
       for (const reason of REJECT_REASONS) this.rejects.inc({ container, reason }, 0);
       for (const reason of DROP_REASONS) this.drops.inc({ container, reason }, 0);
+      for (const reason of LOG_REASONS) this.suppressedLines.inc({ container, reason }, 0);
       for (const c of [this.storedTotal, this.restores, this.restoredFds, this.expired, this.startTimeouts, this.pings, this.starts, this.warnings]) {
         c.inc({ container }, 0);
       }

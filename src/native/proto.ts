@@ -17,6 +17,12 @@ export const NOTIFY_BYTES_MAX = 4096;
 export const NOTIFY_FDS_MAX = 768;
 /** systemd's SD_LISTEN_FDS_START. */
 export const LISTEN_FDS_START = 3;
+/**
+ * What the launcher holds besides N restored fds: stdio and the targets at 3..,
+ * its socket, one batch of FDS_PER_MSG in transit, 3 spare. It needs
+ * RLIMIT_NOFILE >= N + this (agent/launcher/restore.c, agent/limits.ts).
+ */
+export const LAUNCHER_RESERVED_FDS = LISTEN_FDS_START + 1 + FDS_PER_MSG + 3;
 /** Socket file names inside DIR/NAME/. */
 export const NOTIFY_NAME = 'notify';
 export const RESTORE_NAME = 'restore';

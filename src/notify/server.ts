@@ -4,6 +4,7 @@
  * fds stored or closed before the next one: never a throw out of this loop,
  * never an fd left without an owner (ARCHITECTURE "Identity and trust").
  */
+import { readFileSync } from 'node:fs';
 import type { NotifyDatagram } from '../native/binding.js';
 import type { Kernel, PollHandle } from '../native/kernel.js';
 import { applyMessage, closeAll, type ApplyContext, type RunHooks } from './apply.js';
@@ -13,14 +14,36 @@ import type { Procs } from '../native/procs.js';
 import type { Logger } from '../log/log.js';
 import type { FdStat } from '../store/store.js';
 import { MAX_NOTIFY_BYTES, checkBarrier, parseDatagram } from './parse.js';
+import { FDS_PER_MSG as MAX_STORE_FDS_PER_MSG } from '../native/proto.js';
 
 /** systemd's NOTIFY_FD_MAX: control-buffer room per datagram (D1.15). */
 export { NOTIFY_FDS_MAX as MAX_NOTIFY_FDS } from '../native/proto.js';
 import { NOTIFY_FDS_MAX as MAX_NOTIFY_FDS } from '../native/proto.js';
 /** systemd's NOTIFY_RCVBUF_SIZE: bursts of 253-fd messages must not be dropped by the kernel. */
 export const NOTIFY_RCVBUF_BYTES = 8 << 20;
-/** Datagrams handled per wakeup before yielding to the rest of the event loop. */
-const DRAIN_BATCH = 256;
+/**
+ * One turn of one socket: what a wakeup handles before yielding, so that every
+ * other ready socket (a neighbour's BARRIER=1, a restore, the admin socket) gets
+ * its turn in the same loop iteration. A flooder then delays a neighbour by one
+ * turn, not by its whole queue. Bounded in datagrams and in fds received, since
+ * a 253-fd FDSTORE=1 costs far more than a STATUS=: 64 datagrams (systemd's
+ * max_dgram_qlen of 512 lets a queue hold 8 turns) or 16 full messages. Much
+ * smaller turns measured worse in bench/fairness.js: the agent then spins on a
+ * socket that is never empty while the flooders keep the CPUs.
+ */
+export const NOTIFY_TURN_DATAGRAMS = 64;
+export const NOTIFY_TURN_FDS = 16 * MAX_STORE_FDS_PER_MSG;
+/**
+ * The drain on main-process exit (D1.5) reads what was queued at that moment and
+ * no more: a process left behind that keeps sending must not hold the event loop.
+ * Linux queues at most net.unix.max_dgram_qlen + 1 datagrams on an unconnected
+ * AF_UNIX datagram socket (senders block or get EAGAIN beyond it; SIOCINQ only
+ * gives the next datagram's size), so that bounds what was queued. Capped in case
+ * the sysctl was raised very high; the rest is read by the poll as usual.
+ */
+export const EXIT_DRAIN_MAX = 4096;
+/** When /proc/sys/net/unix/max_dgram_qlen cannot be read: the kernel's default is 10 (systemd sets 512). */
+const DEFAULT_MAX_DGRAM_QLEN = 512;
 
 export interface NotifyDeps {
   kernel: Kernel;
@@ -31,18 +54,34 @@ export interface NotifyDeps {
   mainPidChanged?(c: Container, pid: number): void;
   /** Runs that start without the launcher (apply.ts). */
   runs?: RunHooks;
+  /** net.unix.max_dgram_qlen; read from /proc at bind when not given. */
+  maxDgramQlen?: number;
+}
+
+/** net.unix.max_dgram_qlen of this network namespace (the queue bound of the notify sockets). */
+export function readMaxDgramQlen(): number {
+  try {
+    const n = Number(readFileSync('/proc/sys/net/unix/max_dgram_qlen', 'utf8').trim());
+    return Number.isSafeInteger(n) && n >= 0 ? n : DEFAULT_MAX_DGRAM_QLEN;
+  } catch {
+    return DEFAULT_MAX_DGRAM_QLEN;
+  }
 }
 
 export class NotifyServer {
   private handle: PollHandle | null = null;
   private failed = false;
+  /** Datagrams the exit drain reads at most. */
+  readonly exitDrainMax: number;
 
   constructor(
     private readonly deps: NotifyDeps,
     private readonly container: Container,
     readonly path: string,
     private readonly fd: number,
-  ) {}
+  ) {
+    this.exitDrainMax = Math.min((deps.maxDgramQlen ?? readMaxDgramQlen()) + 1, EXIT_DRAIN_MAX);
+  }
 
   static bind(deps: NotifyDeps, container: Container, path: string): NotifyServer {
     const fd = deps.kernel.notifySocket(path, NOTIFY_RCVBUF_BYTES);
@@ -52,28 +91,38 @@ export class NotifyServer {
   start(): void {
     this.handle = this.deps.kernel.pollStart(this.fd, 1, (status) => {
       if (status < 0) this.fail(`poll error ${status}`);
-      else this.drain(DRAIN_BATCH);
+      else this.read(NOTIFY_TURN_DATAGRAMS, NOTIFY_TURN_FDS);
     });
   }
 
   /**
-   * Read until the socket is empty (or a batch is done: the poll fires again).
-   * Also called before acting on a main-process exit (D1.5), so a last
-   * FDSTORE=1 or READY=1 sent just before exiting is not lost.
+   * Before acting on a main-process exit (D1.5): read what is queued, so a last
+   * FDSTORE=1 or READY=1 sent just before exiting is not lost, but no more than
+   * the queue can hold (exitDrainMax). Returns the datagrams read.
    */
-  drain(max = Number.MAX_SAFE_INTEGER): void {
-    for (let i = 0; i < max && !this.failed; i++) {
+  drain(): number {
+    return this.read(this.exitDrainMax, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Read until the socket is empty or a budget is spent (the level-triggered poll fires again). */
+  private read(maxDatagrams: number, maxFds: number): number {
+    let n = 0;
+    let fds = 0;
+    while (n < maxDatagrams && fds < maxFds && !this.failed) {
       let dg: NotifyDatagram | null;
       try {
         dg = this.deps.kernel.recvNotify(this.fd, MAX_NOTIFY_BYTES, MAX_NOTIFY_FDS);
       } catch (e) {
         // D1.13: any error but EAGAIN/EINTR stops the socket for good.
         this.fail(`recvmsg failed: ${(e as Error).message}`);
-        return;
+        break;
       }
-      if (dg === null) return;
+      if (dg === null) break;
+      n++;
+      fds += dg.fds.length + dg.closedFds;
       this.handleDatagram(dg);
     }
+    return n;
   }
 
   /** False once a receive error stopped this socket for good (D1.13). */

@@ -2,9 +2,10 @@
  * Everything the agent decides goes through an Observer: the log writes a line,
  * metrics count. The rules never know which observers exist.
  */
-import type { Fields, Logger } from '../log/log.js';
-import type { RejectReason } from '../notify/parse.js';
-import type { DropReason } from '../store/store.js';
+import type { Fields, Level, Logger } from '../log/log.js';
+import { LOG_RATE_LIMIT, RateLimiter, boundFields } from '../log/ratelimit.js';
+import { REJECT_REASONS, type RejectReason } from '../notify/parse.js';
+import { DROP_REASONS, type DropReason } from '../store/store.js';
 import type { RunPhase } from './run.js';
 
 export interface SenderInfo {
@@ -31,26 +32,58 @@ const DEBUG_DROPS = new Set<DropReason>(['duplicate', 'hangup']);
 /** Closes asked for by the app or operator. */
 const INFO_DROPS = new Set<DropReason>(['removed']);
 
-export function logObserver(log: Logger): Observer {
+/**
+ * What a suppressed log line was about: the reason of a rejected datagram or of
+ * closed fds, or the kind of event. A closed set (a metric label).
+ */
+export type LogReason = RejectReason | DropReason | 'warning' | 'state_changed' | 'main_pid' | 'watchdog' | 'run_started' | 'restored';
+export const LOG_REASONS: readonly LogReason[] = [
+  ...new Set<LogReason>([...REJECT_REASONS, ...DROP_REASONS, 'warning', 'state_changed', 'main_pid', 'watchdog', 'run_started', 'restored']),
+];
+
+export interface LogObserverOptions {
+  /** Defaults to LOG_RATE_LIMIT on performance.now(). */
+  limiter?: RateLimiter;
+  /** One line suppressed by the limiter (the metrics count them). */
+  suppressed?(container: string, reason: LogReason): void;
+}
+
+/**
+ * Log lines per decision, rate-limited per container and reason (a peer can send
+ * millions of datagrams), with attacker-chosen values cut to LOG_VALUE_MAX. Debug
+ * lines are not limited: the debug level is opted into, and tests count every close.
+ */
+export function logObserver(log: Logger, opts: LogObserverOptions = {}): Observer {
+  const limiter = opts.limiter ?? new RateLimiter(LOG_RATE_LIMIT, () => performance.now());
+  const emit = (level: Level, container: string, reason: LogReason, msg: string, fields: Fields): void => {
+    if (level !== 'debug') {
+      const v = limiter.take(`${container}\0${reason}`);
+      if (!v.allowed) {
+        opts.suppressed?.(container, reason);
+        return;
+      }
+      if (v.suppressedBefore > 0) fields = { ...fields, suppressedBefore: v.suppressedBefore };
+    }
+    log[level](msg, boundFields({ container, ...fields }));
+  };
   return {
     accepted: () => {},
     rejected: (container, reason, detail, sender) =>
-      log.warning('notify message dropped', { container, reason, detail, pid: sender?.pid, uid: sender?.uid }),
+      emit('warning', container, reason, 'notify message dropped', { reason, detail, pid: sender?.pid, uid: sender?.uid }),
     dropped: (container, reason, count, fields) =>
-      (DEBUG_DROPS.has(reason) ? log.debug : INFO_DROPS.has(reason) ? log.info : log.warning)('closed fds', {
-        container,
+      emit(DEBUG_DROPS.has(reason) ? 'debug' : INFO_DROPS.has(reason) ? 'info' : 'warning', container, reason, 'closed fds', {
         reason,
         count,
         ...fields,
       }),
-    stored: (container, count, fdname) => log.debug('stored fds', { container, count, fdname }),
-    warn: (container, msg, fields) => log.warning(msg, { container, ...fields }),
-    stateChanged: (container, phase) => log.info('state changed', { container, state: phase }),
-    mainPid: (container, pid) => log.info('main pid set', { container, pid }),
+    stored: (container, count, fdname) => log.debug('stored fds', boundFields({ container, count, fdname })),
+    warn: (container, msg, fields) => emit('warning', container, 'warning', msg, fields),
+    stateChanged: (container, phase) => emit('info', container, 'state_changed', 'state changed', { state: phase }),
+    mainPid: (container, pid) => emit('info', container, 'main_pid', 'main pid set', { pid }),
     watchdogPing: () => {},
-    watchdogFailed: (container, kind) => log.warning('watchdog failure', { container, kind }),
-    runStarted: (container, mainPid) => log.info('run started', { container, mainPid }),
-    restored: (container, fds, seconds) => log.info('restored fds', { container, fds, seconds }),
+    watchdogFailed: (container, kind) => emit('warning', container, 'watchdog', 'watchdog failure', { kind }),
+    runStarted: (container, mainPid) => emit('info', container, 'run_started', 'run started', { mainPid }),
+    restored: (container, fds, seconds) => emit('info', container, 'restored', 'restored fds', { fds, seconds }),
   };
 }
 

@@ -3,7 +3,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BASE_RESERVED_FDS, PER_CONTAINER_RESERVED_FDS, checkFdBudget, requiredFds } from '../../src/agent/limits.js';
+import {
+  BASE_RESERVED_FDS,
+  HTTP_MAX_CONNECTIONS,
+  NOTIFY_RECEIVE_RESERVED_FDS,
+  PER_CONTAINER_RESERVED_FDS,
+  checkFdBudget,
+  largestStoreMax,
+  launcherFds,
+  requiredFds,
+} from '../../src/agent/limits.js';
 import { buildConfig, readConfigFile, type FlagSettings } from '../../src/config/load.js';
 import { DEFAULTS, type ContainerConfig } from '../../src/config/types.js';
 import { ConfigError, checkContainerName, intIn } from '../../src/config/validate.js';
@@ -250,9 +259,10 @@ function cfg(name: string, max: number, listens = 0): ContainerConfig {
 }
 
 describe('limits: fd budget against RLIMIT_NOFILE', () => {
-  it('requiredFds = base + per container (max + reserved + listen sockets)', () => {
-    expect(requiredFds([])).toBe(BASE_RESERVED_FDS);
-    expect(requiredFds([cfg('a', 1000), cfg('b', 500, 2)])).toBe(BASE_RESERVED_FDS + 1000 + 500 + 2 * PER_CONTAINER_RESERVED_FDS + 2);
+  it('requiredFds = base + HTTP cap + one datagram in reception + per container (max + reserved + listen sockets)', () => {
+    const fixed = BASE_RESERVED_FDS + HTTP_MAX_CONNECTIONS + NOTIFY_RECEIVE_RESERVED_FDS;
+    expect(requiredFds([])).toBe(fixed);
+    expect(requiredFds([cfg('a', 1000), cfg('b', 500, 2)])).toBe(fixed + 1000 + 500 + 2 * PER_CONTAINER_RESERVED_FDS + 2);
   });
 
   it('fits exactly: no error', () => {
@@ -275,6 +285,17 @@ describe('limits: fd budget against RLIMIT_NOFILE', () => {
     expect(e.message).toContain(`${reserved} reserved`);
     expect(e.message).toContain('RLIMIT_NOFILE allows 1024');
     expect(e.message).toMatch(/lower fileDescriptorStoreMax or raise/);
+  });
+
+  it('the largest accepted store also fits its launcher under the same limit (issue 7 item 7)', () => {
+    for (const hard of [1024, 4096, 20_000, 1_048_576]) {
+      const max = largestStoreMax(hard);
+      expect(() => checkFdBudget([cfg('a', max)], hard)).not.toThrow();
+      expect(launcherFds(cfg('a', max))).toBeLessThanOrEqual(hard);
+      expect(() => checkFdBudget([cfg('a', max + 1)], hard)).toThrow(ConfigError);
+    }
+    // 19,866 was accepted under 20,000 and could not be restored.
+    expect(() => checkFdBudget([cfg('a', 19_866)], 20_000)).toThrow(ConfigError);
   });
 
   it('one fd short fails', () => {

@@ -76,6 +76,8 @@ export interface StartAgentOptions {
   /** Run the agent in a new PID namespace (see the file comment). */
   pidns?: boolean;
   readyTimeoutMs?: number;
+  /** RLIMIT_NOFILE (soft and hard) of the agent, set with prlimit: fd exhaustion tests stay small. */
+  nofile?: number;
 }
 
 export class Agent {
@@ -287,6 +289,11 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<Agent> {
   }
   args.push(...(opts.args ?? []));
   let [file, argv] = place({ user: opts.user }, process.execPath, args);
+  if (opts.nofile !== undefined) {
+    // prlimit execs the command: the spawned pid stays the agent's (or setpriv's, which execs too).
+    argv = [`--nofile=${opts.nofile}:${opts.nofile}`, '--', file, ...argv];
+    file = 'prlimit';
+  }
   if (opts.pidns) {
     // sh is pid 1 (the pod's pause process); the agent is its child, like a sidecar.
     argv = ['--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', '"$@" & wait $!', 'sh', file, ...argv];

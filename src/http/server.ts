@@ -5,7 +5,7 @@
  * the admin socket (`fdstore ls`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Liveness } from '../unit/run.js';
 import { ConfigError } from '../config/validate.js';
@@ -49,9 +49,11 @@ export interface HttpTimeouts {
 
 /**
  * Open HTTP connections at most (probes and scrapes: a kubelet probes on a fresh
- * connection per period, Prometheus keeps one or two alive). More are accepted and
- * closed at once, so ~20,000 idle connections from the pod network cost 64 fds.
- * Counted in the agent's fd budget (agent/limits.ts).
+ * connection per period, Prometheus keeps one or two alive), so ~20,000 idle
+ * connections from the pod network cost 64 fds. Counted in the agent's fd budget
+ * (agent/limits.ts). At the cap a new connection evicts the oldest one without a
+ * request in progress (see ConnectionCap): whoever holds 64 idle connections
+ * cannot shut the kubelet's probes out, which would restart healthy apps.
  */
 export const HTTP_MAX_CONNECTIONS = 64;
 
@@ -102,9 +104,9 @@ export class HttpServer {
       });
     });
     // Probes and scrapes are small: bound what a slow or idle client can hold open.
-    // Connections past the cap are accepted and closed at once by Node (not left in
-    // the backlog, where the kernel would keep them without costing us an fd anyway).
-    this.server.maxConnections = d.maxConnections ?? HTTP_MAX_CONNECTIONS;
+    const cap = new ConnectionCap(d.maxConnections ?? HTTP_MAX_CONNECTIONS);
+    this.server.on('connection', (socket: Socket) => cap.admit(socket));
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => cap.busy(req.socket, res));
     this.server.headersTimeout = t.headersMs;
     this.server.requestTimeout = t.requestMs;
     this.server.keepAliveTimeout = t.keepAliveMs;
@@ -182,4 +184,44 @@ function send(res: ServerResponse, req: IncomingMessage, status: number, type: s
     'Cache-Control': 'no-store',
   });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * At most `max` open connections. A connection past the cap evicts the oldest one
+ * that has no request in progress (an idle or keep-alive connection); when every
+ * held connection is busy, the newcomer is closed instead. Eviction by age means an
+ * attacker's idle connections, which are older, go before a probe that has just
+ * connected and is about to send its request.
+ */
+export class ConnectionCap {
+  /** Open connections in accept order (a Set iterates in insertion order). */
+  private readonly open = new Set<Socket>();
+  private readonly inRequest = new Set<Socket>();
+
+  constructor(private readonly max: number) {}
+
+  admit(socket: Socket): void {
+    this.open.add(socket);
+    socket.once('close', () => {
+      this.open.delete(socket);
+      this.inRequest.delete(socket);
+    });
+    if (this.open.size <= this.max) return;
+    for (const s of this.open) {
+      if (s !== socket && !this.inRequest.has(s)) return void this.evict(s);
+    }
+    this.evict(socket);
+  }
+
+  busy(socket: Socket, res: ServerResponse): void {
+    this.inRequest.add(socket);
+    res.once('close', () => this.inRequest.delete(socket));
+  }
+
+  private evict(s: Socket): void {
+    // Out of the count now: destroy() closes the fd at once, 'close' follows later.
+    this.open.delete(s);
+    this.inRequest.delete(s);
+    s.destroy();
+  }
 }

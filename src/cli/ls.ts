@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { adminCall } from '../admin/client.js';
 import type { ContainerStatus, FdRow } from '../admin/protocol.js';
 import { CLEAN_HELP, LS_HELP } from './usage.js';
+import { DEFAULT_RUN_DIR } from '../unit/layout.js';
 
 const EXIT_USAGE = 2;
 const EXIT_FAIL = 1;
@@ -18,8 +19,9 @@ function parse(argv: string[], help: string, extra: Record<string, { type: 'bool
       process.stdout.write(help);
       return 0;
     }
-    if (typeof values['run-dir'] !== 'string') throw new Error('--run-dir is required');
-    return values as Record<string, string | boolean | undefined> & { 'run-dir': string };
+    // The agent's run dir as an app container or the agent's own container sees it.
+    const runDir = typeof values['run-dir'] === 'string' ? values['run-dir'] : process.env.FDSTORE_RUN_DIR || DEFAULT_RUN_DIR;
+    return { ...values, 'run-dir': runDir } as Record<string, string | boolean | undefined> & { 'run-dir': string };
   } catch (e) {
     process.stderr.write(`fdstore: ${(e as Error).message}\n\n${help}`);
     return EXIT_USAGE;

@@ -32,7 +32,7 @@ export async function main(): Promise<number> {
   const runDir = mkdtempSync(join(tmpdir(), 'fdstore-demo-'));
   const config = join(runDir, 'config.yaml');
   writeFileSync(config, 'containers:\n  - name: web\n  - name: nostore\n    fileDescriptorStoreMax: 0\n  - name: crash\n');
-  const agent = spawn(process.execPath, [join(root, 'bin', 'fdstore.js'), 'agent', '--run-dir', runDir, '--config', config, '--listen', 'off'], {
+  const agent = spawn(process.execPath, [join(root, 'bin', 'fdstore.js'), 'agent', '--run-dir', runDir, '--config', config, '--http', 'off'], {
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   try {

@@ -245,7 +245,7 @@ describe('fdstore in a real pod (podman kube play)', () => {
     expect(metric('fdstore_main_process_starts_total')).toBe(1 + restarts);
     expect(metric('fdstore_fds_stored_total')).toBe(1);
     expect(metric('fdstore_container_ready')).toBe(1);
-    expect(metrics).not.toMatch(/^fdstore_fds_dropped_total\{[^}]*container="app"[^}]*\} [1-9]/m);
+    expect(metrics).not.toMatch(/^fdstore_fds_dropped_total\{[^}]*app_container="app"[^}]*\} [1-9]/m);
 
     type Line = { level: string; msg: string; state?: string; fds?: number };
     const agentLog = (await logs(e.pod.agent)).split('\n').filter((s) => s.startsWith('{')).map((s) => JSON.parse(s) as Line);

@@ -9,6 +9,7 @@
  * namespace; `pid` is then its host pid and clients join with `placement()`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +67,7 @@ export const CLOSE_REASONS = [
 export interface StartAgentOptions {
   /** Containers (one --container each); default ['app']. */
   containers?: string[];
-  /** More agent flags (`--listen off` is always passed). */
+  /** More agent flags (`--http 127.0.0.1:0` is always passed; a later --http wins). */
   args?: string[];
   /** Written as YAML to a file passed with --config. */
   config?: unknown;
@@ -85,6 +86,11 @@ export class Agent {
   private waiters: Array<() => void> = [];
   /** Host pid of the node process that is the agent. */
   pid = -1;
+  /**
+   * Port of the agent's HTTP endpoint on 127.0.0.1 (bound to port 0 by startAgent,
+   * read off its 'http listening' line, which comes before 'agent ready'); -1 if off.
+   */
+  httpPort = -1;
   readonly exited: Promise<number | null>;
   private exitCode: number | null | undefined;
 
@@ -180,6 +186,33 @@ export class Agent {
 
   stderrTail(chars = 4000): string {
     return `--- agent stderr (tail) ---\n${this.stderrText.slice(-chars)}\n--- agent stdout ---\n${this.stdoutText.slice(-1000)}`;
+  }
+
+  /**
+   * One scrape of /metrics: series key (`name{k="v",...}`, labels as exposed) ->
+   * value. The counters are exact (logs may be rate-limited) and reflect every
+   * datagram the agent processed before it answered: after a BARRIER=1 round
+   * trip, everything sent before the barrier. The connection is not kept alive,
+   * so it does not linger in the agent's fd table.
+   */
+  async metrics(): Promise<Map<string, number>> {
+    if (this.httpPort < 0) throw new Error('this agent runs without its HTTP endpoint (--http off)');
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpGet({ host: '127.0.0.1', port: this.httpPort, path: '/metrics', agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`/metrics answered ${res.statusCode}: ${text}`))));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    });
+    const out = new Map<string, number>();
+    for (const line of body.split('\n')) {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})?) (\S+)$/.exec(line);
+      if (m) out.set(m[1]!, Number(m[2]!.replace('Inf', 'Infinity')));
+    }
+    return out;
   }
 
   /** Entries of /proc/PID/fd: the agent's open fds right now. */
@@ -278,7 +311,10 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<Agent> {
   mkdirSync(runDir, { mode: 0o755 });
   if (opts.user) chownSync(runDir, opts.user.uid, opts.user.gid);
   // Debug level: the tests observe every decision, routine ones (hang-up, duplicate) included.
-  const args = [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--listen', 'off', '--log-level', 'debug'];
+  // HTTP on a kernel-chosen loopback port: the counters in /metrics are how tests
+  // learn what the agent dropped (exact, unlike log lines, which are rate-limited
+  // and arrive on another pipe than a barrier's answer).
+  const args = [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--http', '127.0.0.1:0', '--log-level', 'debug'];
   for (const c of opts.containers ?? ['app']) args.push('--container', c);
   if (opts.config !== undefined) {
     const file = join(root, 'config.yaml');
@@ -296,6 +332,9 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<Agent> {
   const agent = new Agent(child, root, runDir, opts);
   try {
     await agent.waitForLog((l) => l.msg === 'agent ready', opts.readyTimeoutMs ?? 15_000);
+    const http = agent.logs.find((l) => l.msg === 'http listening');
+    const port = typeof http?.address === 'string' ? /:(\d+)$/.exec(http.address)?.[1] : undefined;
+    agent.httpPort = port === undefined ? -1 : Number(port);
     agent.pid = opts.pidns ? findPidnsAgent(child.pid!) : child.pid!;
   } catch (err) {
     await agent.dispose();

@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { packageVersion } from '../../src/metrics/version.js';
 import { buildLauncher, checkApp, env, expectedOpen, launcher, report, run, startPeer, tempDir } from './harness.js';
 
 beforeAll(buildLauncher);
@@ -30,6 +31,13 @@ describe('usage', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^usage: fdstore-exec \[--dir DIR\] \[--wait-ms N\] -- COMMAND/);
     expect(r.stdout).toContain('FDSTORE_EXEC_TIMEOUT_MS');
+    expect(r.stderr).toBe('');
+  });
+
+  it('--version prints the package version on stdout and exits 0', async () => {
+    const r = await run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`fdstore-exec ${packageVersion()}\n`);
     expect(r.stderr).toBe('');
   });
 

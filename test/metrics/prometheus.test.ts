@@ -81,7 +81,7 @@ describe('Prometheus scrapes the agent', () => {
 
     const up = await prom.query('up{job="fdstore"}');
     expect(up.data.result[0]?.value[1]).toBe('1');
-    const ready = await prom.query('fdstore_container_ready{container="app"}');
+    const ready = await prom.query('fdstore_container_ready{app_container="app"}');
     expect(ready.data.result[0]?.value[1]).toBe('1');
   });
 });

@@ -104,7 +104,7 @@ describe('faults', () => {
     expect(early.proc.child.exitCode).toBe(null);
     const file = join(root, 'config.yaml');
     writeFileSync(file, stringify({ containers: [{ name: 'app', listen: [{ name: 'http', address: `127.0.0.1:${port}` }] }] }));
-    const child = spawn(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--container', 'app', '--listen', 'off', '--config', file], {
+    const child = spawn(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--container', 'app', '--http', 'off', '--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const agent = new Agent(child, root, runDir, {});

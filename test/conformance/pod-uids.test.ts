@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
 import { pyNotify, systemdNotify } from '../helpers/clients/index.js';
-import { closedByReason, drops, expectFdCount, waitClosed } from '../helpers/observe.js';
+import { closedByReason, drops, expectFdCount, mark, waitClosed } from '../helpers/observe.js';
 import { useAgents } from './fixture.js';
 
 const setup = useAgents();
@@ -39,7 +39,7 @@ describe('non-root uids without capabilities (the pod shape)', () => {
     });
     expect(sn.code, sn.stderr).toBe(0);
 
-    expect(drops(agent)).toEqual([]);
+    expect(await drops(agent)).toEqual([]);
     const ls = await agent.ls();
     expect(ls.fds.map((f) => [f.container, f.fdname, f.type]).sort()).toEqual([
       ['web', 'http', 'tcp_listen'], ['web', 'http', 'unix'], ['web', 'http', 'unix'], ['worker', 'py', 'unix'],
@@ -51,10 +51,10 @@ describe('non-root uids without capabilities (the pod shape)', () => {
     await expectFdCount(agent, baseline + 4);
 
     // Hang-up removal across uids.
-    const m = agent.mark();
+    const m = await mark(agent);
     await py.proc.request('close-peers');
     await waitClosed(agent, 'hangup', 1, m);
-    expect(closedByReason(agent, m)).toEqual({ hangup: 1 });
+    expect(await closedByReason(agent, m)).toEqual({ hangup: 1 });
     await py.proc.close();
     await expectFdCount(agent, baseline + 3);
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packageVersion } from '../../src/metrics/version.js';
-import { buildLauncher, checkApp, env, expectedOpen, launcher, report, run, startPeer, tempDir } from './harness.js';
+import { buildLauncher, checkApp, sleepingBetweenAttempts, env, expectedOpen, launcher, report, run, startPeer, tempDir } from './harness.js';
 
 beforeAll(buildLauncher);
 
@@ -106,6 +106,8 @@ describe('no agent', () => {
     expect(r.stderr).toBe(
       `fdstore-exec: no agent at ${d}/restore after 200 ms, starting without stored fds\n`,
     );
+    // A lower bound only, which load cannot break: the launcher waited its 200 ms
+    // inside the time this process measured around it.
     expect(r.ms).toBeGreaterThanOrEqual(200);
     const app = report(r);
     expect(app.env).toEqual({
@@ -127,8 +129,9 @@ describe('no agent', () => {
 
   it('connects to an agent that comes up while it waits', async () => {
     const d = dir();
-    const launched = run(['--wait-ms', '5000', '--dir', d, '--', 'python3', checkApp]);
-    await new Promise((res) => setTimeout(res, 300));
+    let pid = -1;
+    const launched = run(['--wait-ms', '5000', '--dir', d, '--', 'python3', checkApp], { onSpawn: (p) => (pid = p) });
+    await sleepingBetweenAttempts(pid); // it found no agent at least once: the agent comes up while it waits
     const peer = await startPeer(d, ['--fds', '2']);
     const r = await launched;
     expect(r.stderr).toBe('');

@@ -22,7 +22,9 @@ interface Mode {
 }
 
 const MODES: Mode[] = [
-  { title: 'fd store, SIGTERM (rollout-style stop)', container: 'web', signal: 'SIGTERM' },
+  // A container restart in place (what the kubelet does on a crash or liveness
+  // failure), not a rollout: a rollout replaces the pod, and its store with it.
+  { title: 'fd store, SIGTERM (container restart)', container: 'web', signal: 'SIGTERM' },
   { title: 'no store, SIGTERM', container: 'nostore', signal: 'SIGTERM' },
   { title: 'fd store, SIGKILL (crash)', container: 'crash', signal: 'SIGKILL' },
 ];

@@ -195,3 +195,23 @@ export function childrenOf(pid: number): number[] {
     return [];
   }
 }
+
+/**
+ * Resolves once process `pid` sleeps in nanosleep(): the launcher's pause between
+ * connect attempts, so it has found no agent at least once. A state of the process
+ * read from /proc/PID/wchan, not a guess at how long that takes.
+ */
+export async function sleepingBetweenAttempts(pid: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let wchan = '';
+    try {
+      wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8');
+    } catch {
+      throw new Error(`process ${pid} exited before it waited for an agent`);
+    }
+    if (wchan.includes('nanosleep')) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} never slept between connect attempts (wchan ${wchan})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

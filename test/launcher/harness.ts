@@ -1,6 +1,6 @@
 // Runs the built fdstore-exec and the python restore peer for the launcher tests.
 import { execFileSync, spawn, spawnSync, type StdioOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,26 +42,6 @@ export interface RunOptions {
   exe?: string;
   /** Called with the launcher's pid right after the spawn. */
   onSpawn?: (pid: number) => void;
-}
-
-/**
- * Resolves once process `pid` sleeps in nanosleep(): the launcher's pause between
- * connect attempts, so it has found no agent at least once. A state of the process
- * read from /proc/PID/wchan, not a guess at how long that takes.
- */
-export async function sleepingBetweenAttempts(pid: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let wchan = '';
-    try {
-      wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8');
-    } catch {
-      throw new Error(`process ${pid} exited before it waited for an agent`);
-    }
-    if (wchan.includes('nanosleep')) return;
-    if (Date.now() > deadline) throw new Error(`process ${pid} never slept between connect attempts (wchan ${wchan})`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 export function run(args: string[], opts: RunOptions = {}): Promise<Run> {

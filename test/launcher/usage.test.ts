@@ -4,7 +4,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packageVersion } from '../../src/metrics/version.js';
-import { buildLauncher, checkApp, sleepingBetweenAttempts, env, expectedOpen, launcher, report, run, startPeer, tempDir } from './harness.js';
+import { sleepingBetweenAttempts } from '../helpers/proc.js';
+import { buildLauncher, checkApp, env, expectedOpen, launcher, report, run, startPeer, tempDir } from './harness.js';
 
 beforeAll(buildLauncher);
 

@@ -63,7 +63,7 @@ describe('Prometheus scrapes the agent', () => {
     cleanups.push(() => proc.close());
 
     const prom = await startPrometheus(h.agent.root, `127.0.0.1:${h.port}`);
-    const q = 'fdstore_stored_fds{job="fdstore",container="app"}';
+    const q = 'fdstore_stored_fds{job="fdstore",app_container="app"}';
     const vec = await until(
       async () => {
         const v = await prom.query(q).catch(() => undefined);

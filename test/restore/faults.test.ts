@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { Agent, startAgent, tempRoot } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
-import { FDSTORE_BIN, REPO } from '../helpers/proc.js';
+import { FDSTORE_BIN, REPO, sleepingBetweenAttempts } from '../helpers/proc.js';
 import { restoreFixture, cleanEnv, Consumer, containerState, freePort, launcherOf, sleep, until, waitExited } from './harness.js';
 
 const BULK = 5000;
@@ -100,7 +100,7 @@ describe('faults', () => {
     const early = new Consumer(join(REPO, 'agent', 'launcher', 'fdstore-exec'), fixture.consumer, {
       launcherArgs: ['--dir', join(runDir, 'app'), '--wait-ms', '20000'],
     });
-    await sleep(500);
+    await sleepingBetweenAttempts(early.proc.pid); // it found no agent and waits
     expect(early.proc.child.exitCode).toBe(null);
     const file = join(root, 'config.yaml');
     writeFileSync(file, stringify({ containers: [{ name: 'app', listen: [{ name: 'http', address: `127.0.0.1:${port}` }] }] }));

@@ -11,7 +11,7 @@ import { Load } from '../../src/demo/load.js';
 import { startAgent } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
 import { childrenOf, place, PYTHON, REPO } from '../helpers/proc.js';
-import { restoreFixture, cleanEnv, Consumer, containerState, freePort, launcherOf, sleep, until, waitExited } from './harness.js';
+import { restoreFixture, cleanEnv, Consumer, containerState, freePort, launcherOf, servedMore, until, waitExited } from './harness.js';
 
 const fixture = restoreFixture();
 const { agents } = fixture;
@@ -78,7 +78,7 @@ describe('restarts', () => {
     for (const l of loads) l.start(1);
     const restarts = 10;
     for (let i = 0; i < restarts; i++) {
-      await sleep(200);
+      await servedMore(loads, 20);
       // nsenter forks: the server (the exec'd launcher) is its child, inside the namespace.
       const [app] = childrenOf(s.nsenter.pid!);
       expect(app).toBeGreaterThan(0);
@@ -89,7 +89,7 @@ describe('restarts', () => {
       s = start();
       await ready();
     }
-    await sleep(200);
+    await servedMore(loads, 20); // the last process serves too
     const stats = await Promise.all(loads.map((l) => l.stop()));
     const sent = stats.reduce((n, x) => n + x.sent, 0);
     const failed = stats.reduce((n, x) => n + x.refused + x.other, 0);

@@ -68,6 +68,9 @@ afterAll(async () => {
   if (pe && pod) await downPod(pe, pod);
 }, 180_000);
 
+/** Requests each main process answers before the next restart. */
+const SERVED_BETWEEN_RESTARTS = 20;
+
 async function waitFor<T>(probe: () => Promise<T | null | false>, ms: number, what: string): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -163,11 +166,14 @@ async function restartsUnderLoad(signal: NodeJS.Signals, n: number): Promise<{ s
   l.start();
   const mainPids: number[] = [];
   try {
-    await sleep(300);
+    // Answers, not sleeps: under load a fixed pause may serve nothing.
+    await waitFor(async () => l.stats.ok >= SERVED_BETWEEN_RESTARTS, 30_000, 'the load to be served');
     for (let i = 0; i < n; i++) {
       const after = await restartApp(signal);
-      mainPids.push(after.app.mainPid!);
-      await sleep(400); // the new process serves the load for a while
+      const pid = after.app.mainPid!;
+      mainPids.push(pid);
+      // The new process serves the load for a while before the next restart.
+      await waitFor(async () => (l.stats.pids.get(pid) ?? 0) >= SERVED_BETWEEN_RESTARTS, 30_000, `requests served by main pid ${pid}`);
     }
   } finally {
     await l.stop();
@@ -196,8 +202,9 @@ describe('fdstore in a real pod (podman kube play)', () => {
     // a container cgroup (not the "same cgroup as the agent" shortcut of local runs).
     const cg = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8');
     expect(cg(appPid)).not.toBe(cg(agentPid));
-    expect(await logs(e.pod.agent)).not.toContain('cgroup-undistinguished');
-    expect(await logs(e.pod.agent)).not.toContain('restore peers share the agent cgroup');
+    // The line the agent prints (at info, its default level) when it takes that
+    // shortcut; 'cgroup-undistinguished' is only the key that logs it once, never printed.
+    expect(await logs(e.pod.agent)).not.toContain('restore peers share the agent cgroup: containers are told apart by socket only');
 
     // The app container sees only its own directory of the run dir.
     const seen = await podmanOk(e.pe, ['exec', e.pod.app, 'sh', '-c', 'ls -A /run/fdstore']);

@@ -13,6 +13,7 @@ import { get as httpGet } from 'node:http';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { stringify } from 'yaml';
 import { childrenOf, FDSTORE_BIN, place, run, type Placement, type RunAs, type RunResult } from './proc.js';
 
@@ -295,13 +296,24 @@ export class Agent {
       await this.exited;
     }
     rmSync(this.root, { recursive: true, force: true });
+    roots.delete(this.root);
   }
 }
 
-/** A fresh 0755 mkdtemp dir (other uids must traverse it). */
+/** Every tempRoot() of this test file not removed yet. */
+const roots = new Set<string>();
+// Registered while the importing test file is collected: runs after its last test,
+// so a test that fails (or never disposes) leaves no /tmp/fdstore-t-* behind.
+afterAll(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+  roots.clear();
+});
+
+/** A fresh 0755 mkdtemp dir (other uids must traverse it); removed after the test file at the latest. */
 export function tempRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'fdstore-t-'));
   chmodSync(root, 0o755);
+  roots.add(root);
   return root;
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../helpers/agent.js';
-import { FDSTORE_BIN, PYTHON, run } from '../helpers/proc.js';
+import { FDSTORE_BIN, isRoot, NEEDS_ROOT, PYTHON, run } from '../helpers/proc.js';
 import { packageVersion } from '../../src/metrics/version.js';
 import { SHUTDOWN_DEADLINE_MS } from '../../src/cli/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
@@ -67,7 +67,7 @@ describe('fdstore agent start-up errors', () => {
     expect(r.stderr).toMatch(/^fdstore agent: .*c\.yaml: containers\[0\]: unknown field fileDescriptorStoreMx\n$/);
   });
 
-  it('names the path and the likely cause when a container directory is not writable (kubelet-made subPath)', async () => {
+  it.skipIf(!isRoot)(`names the path and the likely cause when a container directory is not writable (kubelet-made subPath) ${NEEDS_ROOT}`, async () => {
     const d = dir();
     chmodSync(d, 0o755);
     mkdirSync(join(d, 'app'), { mode: 0o755 }); // root-owned, as the kubelet would make it
@@ -153,7 +153,7 @@ describe('running agent', () => {
     await first.dispose();
   });
 
-  it('admin socket: the uid check itself refuses a root client of a non-root agent, and the error states the rule', async () => {
+  it.skipIf(!isRoot)(`admin socket: the uid check itself refuses a root client of a non-root agent, and the error states the rule ${NEEDS_ROOT}`, async () => {
     // The agent runs as uid 12345; root passes the 0700 DIR/.fdstore (CAP_DAC_OVERRIDE)
     // and connects, so what refuses it is SO_PEERCRED's uid, not the directory.
     agent = await startAgent({ containers: ['app'], user: { uid: 12345, gid: 12345 } });

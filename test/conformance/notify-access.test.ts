@@ -5,12 +5,13 @@
  * are the pids the container sees, and MAINPID= names a pid in that namespace.
  */
 import { describe, expect, it } from 'vitest';
+import { isRoot, NEEDS_ROOT } from '../helpers/proc.js';
 import { closed, closedByReason, drops, expectFdCount, mark } from '../helpers/observe.js';
 import { useAgents } from './fixture.js';
 
 const setup = useAgents();
 
-describe('NotifyAccess (N4) in a PID namespace', () => {
+describe.skipIf(!isRoot)(`NotifyAccess (N4) in a PID namespace ${NEEDS_ROOT}`, () => {
   it('N4.3 A2.9 A2.19: after MAINPID=self and NOTIFYACCESS=main, a child of the main process is refused', async () => {
     const { agent, baseline, client, raw } = await setup({ pidns: true });
     const main = client();

@@ -5,6 +5,7 @@
  * and the notify socket must be writable by a foreign uid.
  */
 import { describe, expect, it } from 'vitest';
+import { isRoot, NEEDS_ROOT } from '../helpers/proc.js';
 import { readFileSync, statSync } from 'node:fs';
 import { pyNotify, systemdNotify } from '../helpers/clients/index.js';
 import { closedByReason, drops, expectFdCount, mark, waitClosed } from '../helpers/observe.js';
@@ -15,7 +16,7 @@ const AGENT = { uid: 10001, gid: 10001 };
 const APP = { uid: 10002, gid: 10002 };
 const OTHER_APP = { uid: 10003, gid: 10003 };
 
-describe('non-root uids without capabilities (the pod shape)', () => {
+describe.skipIf(!isRoot)(`non-root uids without capabilities (the pod shape) ${NEEDS_ROOT}`, () => {
   it('agent 10001, apps 10002/10003: libsystemd, python3-systemd and systemd-notify all work with defaults', { timeout: 30_000 }, async () => {
     const { agent, baseline, client } = await setup({ user: AGENT, containers: ['web', 'worker'] });
     const status = readFileSync(`/proc/${agent.pid}/status`, 'utf8');

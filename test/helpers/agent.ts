@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { stringify } from 'yaml';
-import { childrenOf, FDSTORE_BIN, place, run, type Placement, type RunAs, type RunResult } from './proc.js';
+import { childrenOf, FDSTORE_BIN, isRoot, place, run, type Placement, type RunAs, type RunResult } from './proc.js';
 
 export interface LogLine {
   time?: string;
@@ -335,6 +335,7 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<Agent> {
   }
   args.push(...(opts.args ?? []));
   let [file, argv] = place({ user: opts.user }, process.execPath, args);
+  if (opts.pidns && !isRoot) throw new Error('an agent in a new PID namespace (unshare --pid) needs root: run the suite as root, as CI does');
   if (opts.pidns) {
     // sh is pid 1 (the pod's pause process); the agent is its child, like a sidecar.
     argv = ['--pid', '--fork', '--mount-proc', '--kill-child', '--', 'sh', '-c', '"$@" & wait $!', 'sh', file, ...argv];

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Load } from '../../src/demo/load.js';
 import { startAgent } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
-import { childrenOf, place, PYTHON, REPO } from '../helpers/proc.js';
+import { childrenOf, isRoot, NEEDS_ROOT, place, PYTHON, REPO } from '../helpers/proc.js';
 import { restoreFixture, cleanEnv, Consumer, containerState, freePort, launcherOf, servedMore, until, waitExited } from './harness.js';
 
 const fixture = restoreFixture();
@@ -57,7 +57,7 @@ describe('restarts', () => {
     await expectFdCount(agent, baseline + 3);
   });
 
-  it('a restart under load in a PID namespace drops no connection', async () => {
+  it.skipIf(!isRoot)(`a restart under load in a PID namespace drops no connection ${NEEDS_ROOT}`, async () => {
     const port = await freePort();
     const agent = await startAgent({ pidns: true });
     agents.push(agent);

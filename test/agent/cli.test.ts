@@ -171,6 +171,20 @@ describe('running agent', () => {
     expect((await agent.ls()).containers.map((c) => c.name)).toEqual(['app']);
   });
 
+  it('fdstore ls and clean take the run dir from FDSTORE_RUN_DIR, else /run/fdstore', async () => {
+    agent = await startAgent({ containers: ['app'] });
+    const env = { ...process.env, FDSTORE_RUN_DIR: agent.runDir };
+    const ls = await run(process.execPath, [FDSTORE_BIN, 'ls', '--json'], { env });
+    expect(ls.code, ls.stderr).toBe(0);
+    expect((JSON.parse(ls.stdout) as { containers: Array<{ name: string }> }).containers.map((c) => c.name)).toEqual(['app']);
+    const clean = await run(process.execPath, [FDSTORE_BIN, 'clean', '--container', 'app'], { env });
+    expect(clean.code, clean.stderr).toBe(0);
+    const noEnv = { ...process.env };
+    delete noEnv.FDSTORE_RUN_DIR;
+    const dflt = await run(process.execPath, [FDSTORE_BIN, 'ls'], { env: noEnv });
+    expect(dflt.stderr).toContain('/run/fdstore/.fdstore/admin.sock');
+  });
+
   it('SIGTERM closes every stored fd and exits 0 well within the grace period', async () => {
     agent = await startAgent({ containers: ['app'] });
     const warm = new RawSender(agent.notifyPath());

@@ -53,7 +53,8 @@ describe('LISTEN_FDS consumers', () => {
     await expectFdCount(agent, baseline + 3);
   });
 
-  it('gunicorn via socket activation restarts under load without a failed request', async () => {
+  // Five gunicorn starts under load: it took 59 s of the 60 s default here while other work ran.
+  it('gunicorn via socket activation restarts under load without a failed request', { timeout: 300_000 }, async () => {
     const port = await freePort();
     const agent = await startAgent({ config: { containers: [{ name: 'app', listen: [{ name: 'http', address: `127.0.0.1:${port}` }] }] } });
     agents.push(agent);

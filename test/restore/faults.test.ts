@@ -37,7 +37,7 @@ async function fill(agent: Agent): Promise<void> {
 }
 
 describe('faults', () => {
-  it('app SIGKILLed while storing many 253-fd messages: what arrived is stored, nothing leaks', async () => {
+  it('app SIGKILLed while storing many 253-fd messages: what arrived is stored, nothing leaks', { timeout: 300_000 }, async () => {
     const agent = await bigAgent();
     const baseline = agent.fdCount();
     const seen: number[] = [];
@@ -58,7 +58,7 @@ describe('faults', () => {
     expect(agent.alive).toBe(true);
   });
 
-  it('a store of 5,000 fds is restored in full, and a launcher killed while receiving it costs nothing', async () => {
+  it('a store of 5,000 fds is restored in full, and a launcher killed while receiving it costs nothing', { timeout: 300_000 }, async () => {
     const agent = await bigAgent();
     const baseline = agent.fdCount();
     await fill(agent);

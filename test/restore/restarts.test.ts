@@ -33,7 +33,8 @@ describe('restarts', () => {
     }
   });
 
-  it('the store survives 30 restarts, clean exits and SIGKILL alike, with the same objects', async () => {
+  // 30 restarts of real processes: minutes on a loaded machine; vitest's 60 s default would be a race.
+  it('the store survives 30 restarts, clean exits and SIGKILL alike, with the same objects', { timeout: 300_000 }, async () => {
     const agent = await startAgent();
     agents.push(agent);
     const baseline = agent.fdCount();
@@ -57,7 +58,7 @@ describe('restarts', () => {
     await expectFdCount(agent, baseline + 3);
   });
 
-  it.skipIf(!isRoot)(`a restart under load in a PID namespace drops no connection ${NEEDS_ROOT}`, async () => {
+  it.skipIf(!isRoot)(`a restart under load in a PID namespace drops no connection ${NEEDS_ROOT}`, { timeout: 300_000 }, async () => {
     const port = await freePort();
     const agent = await startAgent({ pidns: true });
     agents.push(agent);

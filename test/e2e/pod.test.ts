@@ -248,7 +248,7 @@ describe.skipIf(!isRoot)(`fdstore in a real pod (podman kube play) ${NEEDS_ROOT}
     expect(httpFd(l).inode).toBe(httpInode);
 
     const metrics = (await getStatus(e.agentPort, '/metrics')).body;
-    const metric = (name: string) => Number(new RegExp(`^${name}\\{container="app"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const metric = (name: string) => Number(new RegExp(`^${name}\\{app_container="app"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
     expect(metric('fdstore_restores_total')).toBe(1 + restarts);
     expect(metric('fdstore_restored_fds_total'), 'one fd per restart, none at the first start').toBe(restarts);
     expect(metric('fdstore_main_process_starts_total')).toBe(1 + restarts);

@@ -62,7 +62,7 @@ async function barriers(path) {
 async function main() {
   const root = mkdtempSync(join(tmpdir(), 'fdstore-bench-fair-'));
   const runDir = join(root, 'run');
-  const agent = new Child(process.execPath, [join(ROOT, 'bin', 'fdstore.js'), 'agent', '--run-dir', runDir, '--container', 'a', '--container', 'b', '--listen', 'off'], { stderr: 'pipe' });
+  const agent = new Child(process.execPath, [join(ROOT, 'bin', 'fdstore.js'), 'agent', '--run-dir', runDir, '--container', 'a', '--container', 'b', '--http', 'off'], { stderr: 'pipe' });
   const flooders = [];
   try {
     await agent.waitLine((l) => l.includes('"agent ready"'), 20_000);

@@ -21,6 +21,10 @@
 /* Linux's MAX_ARG_STRLEN: no single environment string may be longer. */
 #define ENV_STRING_MAX (32 * 4096)
 
+#ifndef FDSTORE_VERSION /* set by the Makefile from package.json */
+#define FDSTORE_VERSION "unknown"
+#endif
+
 static const char usage_text[] =
 	"usage: " PROG " [--dir DIR] [--wait-ms N] -- COMMAND [ARGS...]\n"
 	"\n"
@@ -36,6 +40,7 @@ static const char usage_text[] =
 	"  --wait-ms N   how long to wait for an agent that is not listening yet\n"
 	"                (default 10000); then COMMAND starts without stored fds\n"
 	"  --help        show this text\n"
+	"  --version     print the version and exit\n"
 	"\n"
 	"Environment:\n"
 	"  FDSTORE_EXEC_TIMEOUT_MS   how long a connected agent may stay silent before the\n"
@@ -166,6 +171,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--help")) {
 			fputs(usage_text, stdout);
+			return fflush(stdout) == 0 ? 0 : FDSTORE_EXIT_SYSCALL;
+		}
+		if (!strcmp(argv[i], "--version")) {
+			fputs(PROG " " FDSTORE_VERSION "\n", stdout);
 			return fflush(stdout) == 0 ? 0 : FDSTORE_EXIT_SYSCALL;
 		}
 		if ((v = option("--dir", argc, argv, &i)))

@@ -1,4 +1,5 @@
 /** Client side of the admin socket, used by `fdstore ls` and `fdstore clean`. */
+import { statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { adminSocketPath, type AdminRequest, type AdminResponse } from './protocol.js';
 
@@ -16,6 +17,8 @@ export function adminCall(runDir: string, req: AdminRequest): Promise<AdminRespo
     sock.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') reject(new Error(`no agent is running for ${runDir} (${path}: ${e.code})`));
+      // A refused peer's request is still unread when the agent closes: a reset, not an end.
+      else if (e.code === 'ECONNRESET' || e.code === 'EPIPE') reject(new Error(refusedMessage(path)));
       else reject(e);
     });
     sock.on('end', () => {
@@ -23,8 +26,27 @@ export function adminCall(runDir: string, req: AdminRequest): Promise<AdminRespo
       try {
         resolve(JSON.parse(buf) as AdminResponse);
       } catch {
-        reject(new Error(`the agent closed the connection without an answer (is this uid allowed? the admin socket accepts only the agent's uid)`));
+        reject(new Error(refusedMessage(path)));
       }
     });
   });
+}
+
+/**
+ * The agent closes an admin connection unanswered when the peer's uid (SO_PEERCRED)
+ * is not its own. The socket is the agent's (it bound it), so its owner is the uid
+ * the agent accepts: name it, and this process's uid.
+ */
+function refusedMessage(path: string): string {
+  const me = process.getuid?.() ?? -1;
+  let owner: number | null = null;
+  try {
+    owner = statSync(path).uid;
+  } catch {
+    // gone since: state the rule without the number
+  }
+  if (owner === me) return `the agent at ${path} closed the connection without an answer`;
+  const who = owner === null ? "the agent's own uid" : `the agent's uid ${owner} (the socket's owner)`;
+  const hint = owner === null ? '' : `. Run this command as uid ${owner} (e.g. kubectl exec into the agent's container)`;
+  return `the agent refused this connection: its admin socket ${path} accepts only ${who}; this is uid ${me}${hint}`;
 }

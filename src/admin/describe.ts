@@ -62,5 +62,6 @@ function containerStatus(c: Container, nowMs: number): ContainerStatus {
     readyReason: ready.reason,
     restores: c.restores,
     starts: c.starts,
+    listen: c.config.listen.map((l) => ({ name: l.name, kind: l.kind, address: l.address })),
   };
 }

@@ -26,6 +26,15 @@ export interface ContainerStatus {
   readyReason: string;
   restores: number;
   starts: number;
+  /** The container's `listen:` sockets (socket activation), bound by the agent and passed first. */
+  listen: ListenRow[];
+}
+
+export interface ListenRow {
+  /** Its LISTEN_FDNAMES entry. */
+  name: string;
+  kind: string;
+  address: string;
 }
 
 export interface FdRow {

@@ -8,8 +8,8 @@ import { fanout, logObserver } from '../unit/observer.js';
 import { realProcs } from '../native/procs.js';
 import { checkFdBudget, requiredFds } from '../agent/limits.js';
 import { buildConfig, readConfigFile, type FlagSettings } from '../config/load.js';
-import { ConfigError, intIn, notifyAccess } from '../config/validate.js';
-import type { Preserve } from '../config/types.js';
+import { ConfigError, intIn, notifyAccess, SECONDS_MAX, secondsIn } from '../config/validate.js';
+import type { ContainerConfig, Preserve } from '../config/types.js';
 import { createLogger, isLevel, type Level } from '../log/log.js';
 import type { DedupeMethod } from '../native/binding.js';
 import * as sys from '../native/sys.js';
@@ -44,10 +44,14 @@ export async function runAgent(argv: string[]): Promise<number> {
         'watchdog-sec': { type: 'string' },
         'timeout-start-sec': { type: 'string' },
         preserve: { type: 'string' },
+        http: { type: 'string' },
+        // Deprecated alias of --http: "listen" read as the config file's `listen:`
+        // sockets (socket activation) to systemd users.
         listen: { type: 'string' },
         dedupe: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
       },
     }).values;
   } catch (e) {
@@ -58,20 +62,26 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.stdout.write(AGENT_HELP);
     return 0;
   }
-  const level = values['log-level'] ?? 'info';
-  if (!isLevel(level)) return usage(`--log-level must be debug, info, warning or error`);
+  if (values.version) {
+    process.stdout.write(`fdstore ${packageVersion()}\n`);
+    return 0;
+  }
+  // Usage errors (flags, the config file) are for the person or manifest that
+  // started the agent: one plain line, not a JSON log line.
+  let settings: Settings;
+  try {
+    settings = settingsOf(values);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ECONFIG') throw e;
+    return usage((e as Error).message);
+  }
+  const { level, dedupe, configs, listen, runDir } = settings;
   // A log reader that went away (EPIPE) must not take the stores down with an
   // unhandled 'error' event: the agent keeps serving without its log.
   process.stderr.on('error', () => {});
-  const log = createLogger(process.stderr, level as Level);
+  const log = createLogger(process.stderr, level);
   try {
-    if (!values['run-dir']) throw new ConfigError('--run-dir is required');
-    const dedupe = DEDUPE[values.dedupe ?? 'auto'];
-    if (dedupe === undefined) throw new ConfigError('--dedupe must be auto, dupfd-query, kcmp or fstat');
-    const flags = flagSettings(values);
-    const file = values.config === undefined ? null : readConfigFile(values.config);
-    const configs = buildConfig(flags, file, values.config);
-    const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
+    if (values.listen !== undefined) log.warning('--listen is deprecated: use --http (same value)', { listen: values.listen });
 
     const { soft, hard } = sys.getNofile();
     checkFdBudget(configs, hard);
@@ -112,7 +122,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       obs,
       procs: realProcs,
       nowMs,
-      runDir: values['run-dir'],
+      runDir,
       configs,
       dedupe,
       uid: process.getuid?.() ?? 0,
@@ -124,7 +134,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     const http = listen === null ? null : await startHttp(listen, agent, registry, log);
     watchdog.reschedule();
     log.info('agent ready', {
-      runDir: values['run-dir'],
+      runDir,
       containers: configs.map((c) => ({ name: c.name, fileDescriptorStoreMax: c.fileDescriptorStoreMax, notifyAccess: c.notifyAccess })),
       nofile: hard,
     });
@@ -186,6 +196,33 @@ async function untilSignal(
 
 type AgentValues = Record<string, string | string[] | boolean | undefined>;
 
+interface Settings {
+  level: Level;
+  dedupe: DedupeMethod;
+  configs: ContainerConfig[];
+  listen: ListenAddress | null;
+  runDir: string;
+}
+
+/** Everything the flags and the config file say; ConfigError when they are wrong. */
+function settingsOf(values: AgentValues): Settings {
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const http = str('http');
+  const oldListen = str('listen');
+  if (http !== undefined && oldListen !== undefined) throw new ConfigError('--listen is the old name of --http: give only --http');
+  const level = str('log-level') ?? 'info';
+  if (!isLevel(level)) throw new ConfigError('--log-level must be debug, info, warning or error');
+  const runDir = str('run-dir');
+  if (!runDir) throw new ConfigError('--run-dir is required');
+  const dedupe = DEDUPE[str('dedupe') ?? 'auto'];
+  if (dedupe === undefined) throw new ConfigError('--dedupe must be auto, dupfd-query, kcmp or fstat');
+  const configFile = str('config');
+  const file = configFile === undefined ? null : readConfigFile(configFile);
+  const configs = buildConfig(flagSettings(values), file, configFile);
+  const listen = parseListen(http ?? oldListen ?? DEFAULT_LISTEN);
+  return { level, dedupe, configs, listen, runDir };
+}
+
 function flagSettings(values: AgentValues): FlagSettings {
   const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
   const flags: FlagSettings = { containers: (values.container as string[] | undefined) ?? [], defaults: {} };
@@ -205,10 +242,9 @@ function flagSettings(values: AgentValues): FlagSettings {
   return flags;
 }
 
+/** Seconds or a systemd time span ("30", "5s", "1min 30s"), as in the config file. */
 function seconds(v: string, where: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where}: a number of seconds >= 0`);
-  return n;
+  return secondsIn(v, SECONDS_MAX, where);
 }
 
 function usage(msg: string): number {

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { adminCall } from '../admin/client.js';
 import type { ContainerStatus, FdRow } from '../admin/protocol.js';
 import { CLEAN_HELP, LS_HELP } from './usage.js';
+import { DEFAULT_RUN_DIR } from '../unit/layout.js';
 
 const EXIT_USAGE = 2;
 const EXIT_FAIL = 1;
@@ -18,8 +19,9 @@ function parse(argv: string[], help: string, extra: Record<string, { type: 'bool
       process.stdout.write(help);
       return 0;
     }
-    if (typeof values['run-dir'] !== 'string') throw new Error('--run-dir is required');
-    return values as Record<string, string | boolean | undefined> & { 'run-dir': string };
+    // The agent's run dir as an app container or the agent's own container sees it.
+    const runDir = typeof values['run-dir'] === 'string' ? values['run-dir'] : process.env.FDSTORE_RUN_DIR || DEFAULT_RUN_DIR;
+    return { ...values, 'run-dir': runDir } as Record<string, string | boolean | undefined> & { 'run-dir': string };
   } catch (e) {
     process.stderr.write(`fdstore: ${(e as Error).message}\n\n${help}`);
     return EXIT_USAGE;
@@ -72,6 +74,8 @@ export function formatLs(containers: ContainerStatus[], fds: FdRow[]): string {
     if (c.watchdogDeadlineInMs !== null) out += `, watchdog due in ${(c.watchdogDeadlineInMs / 1000).toFixed(1)} s`;
     if (!c.live) out += `, NOT LIVE: ${c.liveReason}`;
     out += '\n';
+    // Sockets the agent binds for the app (socket activation): passed first, before the stored fds.
+    for (const l of c.listen ?? []) out += `  listen ${l.name}: ${l.kind} ${l.address}, passed first as LISTEN_FDNAMES entry ${JSON.stringify(l.name)}\n`;
     const rows = fds.filter((f) => f.container === c.name).map((f) => [
       f.fdname, f.type, f.inodeType, f.dev, String(f.inode), f.address || f.path, f.flags, f.poll ? 'yes' : 'no',
     ]);

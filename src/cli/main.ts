@@ -2,6 +2,7 @@
 import { runAgent } from './agent.js';
 import { runClean, runLs } from './ls.js';
 import { MAIN_HELP } from './usage.js';
+import { packageVersion } from '../metrics/version.js';
 
 export const EXIT_USAGE = 2;
 
@@ -14,6 +15,10 @@ export async function main(argv: string[]): Promise<number> {
       return runLs(rest);
     case 'clean':
       return runClean(rest);
+    case '-V':
+    case '--version':
+      process.stdout.write(`fdstore ${packageVersion()}\n`);
+      return 0;
     case undefined:
     case '-h':
     case '--help':

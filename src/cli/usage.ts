@@ -8,7 +8,7 @@ Commands:
   ls        list stored fds and container status (like systemd-analyze fdstore)
   clean     empty one container's store (like systemctl clean --what=fdstore)
 
-Run 'fdstore COMMAND --help' for a command's options.
+Run 'fdstore COMMAND --help' for a command's options; 'fdstore --version' for the version.
 The launcher for app containers is 'fdstore-exec' (see its --help).
 `;
 
@@ -27,38 +27,49 @@ Options:
                           plus 451 (+6 per extra container) must fit RLIMIT_NOFILE
   --notify-access MODE    default NotifyAccess: none|main|exec|all (default all: the
                           container is the unit, any process in it may notify)
-  --watchdog-sec S        default WatchdogSec (default 0: off)
-  --timeout-start-sec S   default TimeoutStartSec (default 0: off)
+  --watchdog-sec SPAN     default WatchdogSec (default 0: off)
+  --timeout-start-sec SPAN
+                          default TimeoutStartSec (default 0: off)
   --preserve P            default FileDescriptorStorePreserve: no|restart|yes
                           (default restart; yes behaves as restart in a pod)
-  --listen ADDR           HTTP endpoint for /metrics and probes, HOST:PORT or off
-                          (default 0.0.0.0:9721)
+  --http ADDR             HTTP endpoint for /metrics and probes, HOST:PORT or off
+                          (default 0.0.0.0:9721). Not the config file's listen:
+                          sockets, which the agent binds for the app (socket
+                          activation)
+  --listen ADDR           deprecated name of --http (logs a warning)
   --dedupe METHOD         duplicate detection: auto|dupfd-query|kcmp|fstat (default
                           auto: F_DUPFD_QUERY, then kcmp, then fstat); for diagnostics
   --log-level LEVEL       debug|info|warning|error (default info); JSON lines on stderr
+  -V, --version           print the version and exit
   -h, --help              this text
+
+SPAN is a systemd time span: a number of seconds (30, 0.5) or units as in
+systemd.time(7): 500ms, 5s, 1min 30s, 2h; "infinity" is off, like 0.
+Usage errors print one 'fdstore agent: ...' line and exit 2.
 
 On SIGTERM the agent stops accepting, closes every stored fd and exits 0.
 `;
 
-export const LS_HELP = `Usage: fdstore ls --run-dir DIR [--container NAME] [--json]
+export const LS_HELP = `Usage: fdstore ls [--run-dir DIR] [--container NAME] [--json]
 
 Asks the running agent (through DIR/.fdstore/admin.sock, open only to the agent's
 uid) for its containers and stored fds. Prints a status line per container and a
 table per store: FDNAME TYPE INODE-TYPE DEVNO INODE ADDRESS/PATH FLAGS POLL.
 
-  --run-dir DIR      the agent's run directory
+  --run-dir DIR      the agent's run directory (default $FDSTORE_RUN_DIR, else
+                     /run/fdstore)
   --container NAME   only this container
   --json             one JSON object: {"containers": [...], "fds": [...]}
   -h, --help         this text
 `;
 
-export const CLEAN_HELP = `Usage: fdstore clean --run-dir DIR --container NAME
+export const CLEAN_HELP = `Usage: fdstore clean [--run-dir DIR] --container NAME
 
 Closes every fd in one container's store (systemctl clean --what=fdstore).
 The app's next start gets no stored fds.
 
-  --run-dir DIR      the agent's run directory
+  --run-dir DIR      the agent's run directory (default $FDSTORE_RUN_DIR, else
+                     /run/fdstore)
   --container NAME   the container whose store to empty
   -h, --help         this text
 `;

@@ -4,6 +4,7 @@
  */
 import { parseNotifyAccess } from '../notify/values.js';
 import { DEFAULTS, type ContainerConfig, type ListenConfig, type Preserve } from './types.js';
+import { secondsOf } from './timespan.js';
 
 export class ConfigError extends Error {
   readonly code = 'ECONFIG';
@@ -42,9 +43,9 @@ export function containerFromRaw(raw: Raw, base: Omit<ContainerConfig, 'name'>, 
   const c: ContainerConfig = { ...base, listen: [...base.listen], name: raw.name };
   if (raw.fileDescriptorStoreMax !== undefined) c.fileDescriptorStoreMax = intIn(raw.fileDescriptorStoreMax, 0, STORE_MAX_LIMIT, `${where}.fileDescriptorStoreMax`);
   if (raw.notifyAccess !== undefined) c.notifyAccess = notifyAccess(raw.notifyAccess, `${where}.notifyAccess`);
-  if (raw.watchdogSec !== undefined) c.watchdogSec = numIn(raw.watchdogSec, 0, 1e9, `${where}.watchdogSec`);
-  if (raw.timeoutStartSec !== undefined) c.timeoutStartSec = numIn(raw.timeoutStartSec, 0, 1e9, `${where}.timeoutStartSec`);
-  if (raw.releaseAfterSec !== undefined) c.releaseAfterSec = numIn(raw.releaseAfterSec, 0, 1e9, `${where}.releaseAfterSec`);
+  if (raw.watchdogSec !== undefined) c.watchdogSec = secondsIn(raw.watchdogSec, SECONDS_MAX, `${where}.watchdogSec`);
+  if (raw.timeoutStartSec !== undefined) c.timeoutStartSec = secondsIn(raw.timeoutStartSec, SECONDS_MAX, `${where}.timeoutStartSec`);
+  if (raw.releaseAfterSec !== undefined) c.releaseAfterSec = secondsIn(raw.releaseAfterSec, SECONDS_MAX, `${where}.releaseAfterSec`);
   if (raw.preserve !== undefined) {
     if (!PRESERVE.includes(raw.preserve as Preserve)) throw new ConfigError(`${where}.preserve: one of ${PRESERVE.join(', ')}`);
     c.preserve = raw.preserve as Preserve;
@@ -93,11 +94,23 @@ export function intIn(v: unknown, min: number, max: number, where: string): numb
   return n;
 }
 
-function numIn(v: unknown, min: number, max: number, where: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw new ConfigError(`${where}: a number from ${min} to ${max}`);
+/** Over 31 years: any timeout beyond it is a typo, and timers stay exact below it. */
+export const SECONDS_MAX = 1e9;
+
+/**
+ * A duration setting: a number of seconds (YAML number, or a flag's plain
+ * number), or a systemd time span ("5s", "1min 30s", "500ms", "infinity" = off).
+ */
+export function secondsIn(v: unknown, max: number, where: string): number {
+  let n: number;
+  try {
+    if (typeof v !== 'string' && typeof v !== 'number') throw new Error('a number of seconds or a time span such as 5s, 1min 30s');
+    n = secondsOf(v);
+  } catch (e) {
+    throw new ConfigError(`${where}: ${(e as Error).message}`);
   }
-  return v;
+  if (n > max) throw new ConfigError(`${where}: at most ${max} seconds`);
+  return n;
 }
 
 export { DEFAULTS };

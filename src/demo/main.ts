@@ -22,7 +22,9 @@ interface Mode {
 }
 
 const MODES: Mode[] = [
-  { title: 'fd store, SIGTERM (rollout-style stop)', container: 'web', signal: 'SIGTERM' },
+  // A container restart in place (what the kubelet does on a crash or liveness
+  // failure), not a rollout: a rollout replaces the pod, and its store with it.
+  { title: 'fd store, SIGTERM (container restart)', container: 'web', signal: 'SIGTERM' },
   { title: 'no store, SIGTERM', container: 'nostore', signal: 'SIGTERM' },
   { title: 'fd store, SIGKILL (crash)', container: 'crash', signal: 'SIGKILL' },
 ];
@@ -32,7 +34,7 @@ export async function main(): Promise<number> {
   const runDir = mkdtempSync(join(tmpdir(), 'fdstore-demo-'));
   const config = join(runDir, 'config.yaml');
   writeFileSync(config, 'containers:\n  - name: web\n  - name: nostore\n    fileDescriptorStoreMax: 0\n  - name: crash\n');
-  const agent = spawn(process.execPath, [join(root, 'bin', 'fdstore.js'), 'agent', '--run-dir', runDir, '--config', config, '--listen', 'off'], {
+  const agent = spawn(process.execPath, [join(root, 'bin', 'fdstore.js'), 'agent', '--run-dir', runDir, '--config', config, '--http', 'off'], {
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   try {

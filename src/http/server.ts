@@ -74,7 +74,7 @@ export function parseListen(value: string): ListenAddress | null {
   if (value === 'off') return null;
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new ConfigError(`--listen must be HOST:PORT, [IPV6]:PORT or off, not ${JSON.stringify(value)}`);
+  if (!m || port > 65535) throw new ConfigError(`--http must be HOST:PORT, [IPV6]:PORT or off, not ${JSON.stringify(value)}`);
   return { host: m[1] ?? m[2]!, port };
 }
 
@@ -119,7 +119,7 @@ export class HttpServer {
     return new Promise((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
         const why = e.code === 'EADDRINUSE' ? 'address already in use' : e.message;
-        const err = new Error(`cannot listen on ${formatAddress(at)} (--listen) for metrics and probes: ${why}; choose a free port or --listen off`);
+        const err = new Error(`cannot listen on ${formatAddress(at)} (--http) for metrics and probes: ${why}; choose a free port or --http off`);
         reject(Object.assign(err, { code: e.code ?? 'ELISTEN' }));
       };
       this.server.once('error', onError);

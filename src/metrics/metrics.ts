@@ -48,7 +48,13 @@ export const MESSAGE_RESULTS = ['accepted', 'rejected'] as const;
 /** Restores hand fds over a local socket: milliseconds normally, seconds when stuck. */
 const RESTORE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-type C = 'container';
+/**
+ * The label naming the app container a series is about. Not `container`: a
+ * PodMonitor or ServiceMonitor target already carries `container` (the scraped
+ * container: the agent's sidecar), and Prometheus would rename ours to
+ * `exported_container`.
+ */
+type C = 'app_container';
 
 export class Metrics implements Observer {
   private readonly known: Set<string>;
@@ -78,28 +84,28 @@ export class Metrics implements Observer {
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
       new Counter({ name, help, labelNames, registers });
 
-    this.messages = counter('fdstore_notify_messages_total', 'Notify datagrams received, by result (accepted: authorized and applied; rejected: dropped whole).', ['container', 'result']);
-    this.rejects = counter('fdstore_notify_rejected_total', 'Notify datagrams dropped whole, by reason.', ['container', 'reason']);
-    this.drops = counter('fdstore_fds_dropped_total', 'File descriptors closed by the agent, by reason.', ['container', 'reason']);
-    this.storedTotal = counter('fdstore_fds_stored_total', 'File descriptors added to the store (FDSTORE=1).', ['container']);
-    this.restores = counter('fdstore_restores_total', 'Restores: stored fds handed to a starting main process.', ['container']);
-    this.restoredFds = counter('fdstore_restored_fds_total', 'File descriptors handed out by restores.', ['container']);
+    this.messages = counter('fdstore_notify_messages_total', 'Notify datagrams received, by result (accepted: authorized and applied; rejected: dropped whole).', ['app_container', 'result']);
+    this.rejects = counter('fdstore_notify_rejected_total', 'Notify datagrams dropped whole, by reason.', ['app_container', 'reason']);
+    this.drops = counter('fdstore_fds_dropped_total', 'File descriptors closed by the agent, by reason.', ['app_container', 'reason']);
+    this.storedTotal = counter('fdstore_fds_stored_total', 'File descriptors added to the store (FDSTORE=1).', ['app_container']);
+    this.restores = counter('fdstore_restores_total', 'Restores: stored fds handed to a starting main process.', ['app_container']);
+    this.restoredFds = counter('fdstore_restored_fds_total', 'File descriptors handed out by restores.', ['app_container']);
     this.restoreSeconds = new Histogram({
       name: 'fdstore_restore_duration_seconds',
       help: 'Time to hand the stored fds to a starting main process.',
-      labelNames: ['container'],
+      labelNames: ['app_container'],
       buckets: RESTORE_BUCKETS,
       registers,
     });
-    this.expired = counter('fdstore_watchdog_expired_total', 'Watchdog failures: deadline passed without WATCHDOG=1, or WATCHDOG=trigger.', ['container']);
-    this.startTimeouts = counter('fdstore_start_timeouts_total', 'Runs that sent no READY=1 within timeoutStartSec.', ['container']);
-    this.pings = counter('fdstore_watchdog_pings_total', 'WATCHDOG=1 messages accepted.', ['container']);
-    this.starts = counter('fdstore_main_process_starts_total', 'Main process starts observed (a new run each; restarts included).', ['container']);
-    this.warnings = counter('fdstore_notify_warnings_total', 'Assignments ignored or refused with a warning (invalid values, MAINPID= refused).', ['container']);
+    this.expired = counter('fdstore_watchdog_expired_total', 'Watchdog failures: deadline passed without WATCHDOG=1, or WATCHDOG=trigger.', ['app_container']);
+    this.startTimeouts = counter('fdstore_start_timeouts_total', 'Runs that sent no READY=1 within timeoutStartSec.', ['app_container']);
+    this.pings = counter('fdstore_watchdog_pings_total', 'WATCHDOG=1 messages accepted.', ['app_container']);
+    this.starts = counter('fdstore_main_process_starts_total', 'Main process starts observed (a new run each; restarts included).', ['app_container']);
+    this.warnings = counter('fdstore_notify_warnings_total', 'Assignments ignored or refused with a warning (invalid values, MAINPID= refused).', ['app_container']);
     this.suppressedLines = counter(
       'fdstore_log_suppressed_total',
       'Log lines not written because of the log rate limit (per container and reason); every other metric still counts each event.',
-      ['container', 'reason'],
+      ['app_container', 'reason'],
     );
     this.stateGauges(registers);
     this.zero();
@@ -108,25 +114,25 @@ export class Metrics implements Observer {
   // Observer. Arrow properties: fanout() calls them detached from the object.
 
   accepted = (container: string): void => {
-    if (this.known.has(container)) this.messages.inc({ container, result: 'accepted' });
+    if (this.known.has(container)) this.messages.inc({ app_container: container, result: 'accepted' });
   };
 
   rejected = (container: string, reason: RejectReason): void => {
     if (!this.known.has(container)) return;
-    this.messages.inc({ container, result: 'rejected' });
-    this.rejects.inc({ container, reason });
+    this.messages.inc({ app_container: container, result: 'rejected' });
+    this.rejects.inc({ app_container: container, reason });
   };
 
   dropped = (container: string, reason: DropReason, count: number): void => {
-    if (this.known.has(container) && count > 0) this.drops.inc({ container, reason }, count);
+    if (this.known.has(container) && count > 0) this.drops.inc({ app_container: container, reason }, count);
   };
 
   stored = (container: string, count: number): void => {
-    if (this.known.has(container) && count > 0) this.storedTotal.inc({ container }, count);
+    if (this.known.has(container) && count > 0) this.storedTotal.inc({ app_container: container }, count);
   };
 
   warn = (container: string): void => {
-    if (this.known.has(container)) this.warnings.inc({ container });
+    if (this.known.has(container)) this.warnings.inc({ app_container: container });
   };
 
   stateChanged = (): void => {}; // read from the run at scrape time
@@ -135,43 +141,43 @@ export class Metrics implements Observer {
 
   watchdogPing = (container: string): void => {
     if (!this.known.has(container)) return;
-    this.pings.inc({ container });
+    this.pings.inc({ app_container: container });
     this.lastPingSec.set(container, this.d.wallMs() / 1000);
   };
 
   watchdogFailed = (container: string, kind: 'timeout' | 'trigger' | 'start_timeout'): void => {
     if (!this.known.has(container)) return;
-    if (kind === 'start_timeout') this.startTimeouts.inc({ container });
-    else this.expired.inc({ container });
+    if (kind === 'start_timeout') this.startTimeouts.inc({ app_container: container });
+    else this.expired.inc({ app_container: container });
   };
 
   runStarted = (container: string): void => {
-    if (this.known.has(container)) this.starts.inc({ container });
+    if (this.known.has(container)) this.starts.inc({ app_container: container });
   };
 
   restored = (container: string, fds: number, seconds: number): void => {
     if (!this.known.has(container)) return;
-    this.restores.inc({ container });
-    this.restoredFds.inc({ container }, fds);
-    this.restoreSeconds.observe({ container }, seconds);
+    this.restores.inc({ app_container: container });
+    this.restoredFds.inc({ app_container: container }, fds);
+    this.restoreSeconds.observe({ app_container: container }, seconds);
   };
 
   /** Not an Observer event: the log observer's rate limiter reports each line it suppressed. */
   logSuppressed = (container: string, reason: LogReason): void => {
-    if (this.known.has(container)) this.suppressedLines.inc({ container, reason });
+    if (this.known.has(container)) this.suppressedLines.inc({ app_container: container, reason });
   };
 
   /** Known series at zero before the first event (STYLE habit 10). */
   private zero(): void {
     for (const container of this.d.names) {
-      for (const result of MESSAGE_RESULTS) this.messages.inc({ container, result }, 0);
-      for (const reason of REJECT_REASONS) this.rejects.inc({ container, reason }, 0);
-      for (const reason of DROP_REASONS) this.drops.inc({ container, reason }, 0);
-      for (const reason of LOG_REASONS) this.suppressedLines.inc({ container, reason }, 0);
+      for (const result of MESSAGE_RESULTS) this.messages.inc({ app_container: container, result }, 0);
+      for (const reason of REJECT_REASONS) this.rejects.inc({ app_container: container, reason }, 0);
+      for (const reason of DROP_REASONS) this.drops.inc({ app_container: container, reason }, 0);
+      for (const reason of LOG_REASONS) this.suppressedLines.inc({ app_container: container, reason }, 0);
       for (const c of [this.storedTotal, this.restores, this.restoredFds, this.expired, this.startTimeouts, this.pings, this.starts, this.warnings]) {
-        c.inc({ container }, 0);
+        c.inc({ app_container: container }, 0);
       }
-      this.restoreSeconds.zero({ container });
+      this.restoreSeconds.zero({ app_container: container });
     }
   }
 
@@ -180,24 +186,24 @@ export class Metrics implements Observer {
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (g: Gauge<L>) => void): void => {
       new Gauge<L>({ name, help, labelNames, registers, collect() { fill(this); } });
     };
-    gauge('fdstore_stored_fds', 'File descriptors held in the store, by type.', ['container', 'type'], (g) => this.collectStored(g));
-    gauge('fdstore_fd_store_max', 'FileDescriptorStoreMax: the most fds the store holds.', ['container'], (g) =>
+    gauge('fdstore_stored_fds', 'File descriptors held in the store, by type.', ['app_container', 'type'], (g) => this.collectStored(g));
+    gauge('fdstore_fd_store_max', 'FileDescriptorStoreMax: the most fds the store holds.', ['app_container'], (g) =>
       this.perContainer(g, (c) => c.store.max),
     );
-    gauge('fdstore_container_ready', '1 while the current run is ready (READY=1 seen, no STOPPING=1; RELOADING=1 counts as ready).', ['container'], (g) =>
+    gauge('fdstore_container_ready', '1 while the current run is ready (READY=1 seen, no STOPPING=1; RELOADING=1 counts as ready).', ['app_container'], (g) =>
       this.perContainer(g, (c) => (c.run.readiness().ok ? 1 : 0)),
     );
-    gauge('fdstore_container_live', '0 once the watchdog or the start timeout failed in the current run, else 1.', ['container'], (g) =>
+    gauge('fdstore_container_live', '0 once the watchdog or the start timeout failed in the current run, else 1.', ['app_container'], (g) =>
       this.perContainer(g, (c) => (c.run.liveness().ok ? 1 : 0)),
     );
-    gauge('fdstore_container_state', 'Phase of the current run: 1 for the current state, 0 for the others.', ['container', 'state'], (g) =>
+    gauge('fdstore_container_state', 'Phase of the current run: 1 for the current state, 0 for the others.', ['app_container', 'state'], (g) =>
       this.collectState(g),
     );
-    gauge('fdstore_watchdog_timeout_seconds', 'Effective watchdog timeout of the current run (watchdogSec or WATCHDOG_USEC=); 0 when off.', ['container'], (g) =>
+    gauge('fdstore_watchdog_timeout_seconds', 'Effective watchdog timeout of the current run (watchdogSec or WATCHDOG_USEC=); 0 when off.', ['app_container'], (g) =>
       this.perContainer(g, (c) => (c.run.watchdogMs() ?? 0) / 1000),
     );
-    gauge('fdstore_watchdog_last_ping_timestamp_seconds', 'Unix time of the last WATCHDOG=1; 0 if none since the agent started.', ['container'], (g) => {
-      for (const container of this.d.names) g.set({ container }, this.lastPingSec.get(container) ?? 0);
+    gauge('fdstore_watchdog_last_ping_timestamp_seconds', 'Unix time of the last WATCHDOG=1; 0 if none since the agent started.', ['app_container'], (g) => {
+      for (const container of this.d.names) g.set({ app_container: container }, this.lastPingSec.get(container) ?? 0);
     });
     gauge('fdstore_build_info', 'Always 1; the version of the agent in a label.', ['version'], (g) => g.set({ version: this.d.version }, 1));
     const fds = this.d.processFds;
@@ -212,15 +218,15 @@ export class Metrics implements Observer {
   /** A series per configured container, 0 until the agent holds the container. */
   private perContainer(g: Gauge<C>, value: (c: MetricsContainer) => number): void {
     g.reset();
-    for (const container of this.d.names) g.set({ container }, 0);
-    for (const c of this.d.containers()) if (this.known.has(c.name)) g.set({ container: c.name }, value(c));
+    for (const container of this.d.names) g.set({ app_container: container }, 0);
+    for (const c of this.d.containers()) if (this.known.has(c.name)) g.set({ app_container: c.name }, value(c));
   }
 
   private collectState(g: Gauge<C | 'state'>): void {
     const phases = new Map<string, RunPhase>();
     for (const c of this.d.containers()) phases.set(c.name, c.run.phase);
     for (const container of this.d.names) {
-      for (const state of RUN_PHASES) g.set({ container, state }, phases.get(container) === state ? 1 : 0);
+      for (const state of RUN_PHASES) g.set({ app_container: container, state }, phases.get(container) === state ? 1 : 0);
     }
   }
 
@@ -239,7 +245,7 @@ export class Metrics implements Observer {
     // Only the entries still stored stay cached: the cache is bounded by the stores.
     this.typeCache = next;
     for (const container of this.d.names) {
-      for (const type of FD_TYPES) g.set({ container, type }, counts.get(container)?.get(type) ?? 0);
+      for (const type of FD_TYPES) g.set({ app_container: container, type }, counts.get(container)?.get(type) ?? 0);
     }
   }
 

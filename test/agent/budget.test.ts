@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startAgent } from '../helpers/agent.js';
 import { NotifyClient } from '../helpers/clients/index.js';
-import { closed, drops } from '../helpers/observe.js';
+import { closed, drops, mark } from '../helpers/observe.js';
 import { FDSTORE_BIN, run } from '../helpers/proc.js';
 import { Consumer, freePort, launcherOf, restoreFixture } from '../restore/harness.js';
 import { HTTP_MAX_CONNECTIONS, largestStoreMax } from '../../src/agent/limits.js';
@@ -48,7 +48,7 @@ async function stored(agent: Awaited<ReturnType<typeof startAgent>>): Promise<nu
 describe('fd budget: HTTP connections (item 1)', () => {
   it('1,100 idle connections under RLIMIT_NOFILE 1024 cost the cap; a 200-fd FDSTORE=1 is stored in full and restored; no accept spin', async () => {
     const port = await freePort();
-    const agent = await startAgent({ nofile: 1024, args: ['--fd-store-max', '200', '--listen', `127.0.0.1:${port}`] });
+    const agent = await startAgent({ nofile: 1024, args: ['--fd-store-max', '200', '--http', `127.0.0.1:${port}`] });
     f.agents.push(agent);
     const base = agent.fdCount();
 
@@ -72,7 +72,7 @@ describe('fd budget: HTTP connections (item 1)', () => {
       } finally {
         await client.exit();
       }
-      expect(drops(agent)).toEqual([]);
+      expect(await drops(agent)).toEqual([]);
       expect(await stored(agent)).toBe(200);
       expect(agent.fdCount()).toBeLessThanOrEqual(base + HTTP_MAX_CONNECTIONS + 200);
 
@@ -94,7 +94,7 @@ describe('fd budget: the largest accepted store (item 7)', () => {
 
   it('one fd more than the largest store is refused at start, naming the numbers', async () => {
     const r = await run('prlimit', [`--nofile=${LIMIT}:${LIMIT}`, '--', process.execPath, FDSTORE_BIN, 'agent', '--run-dir', '/nonexistent/fdstore-budget',
-      '--container', 'app', '--fd-store-max', String(MAX + 1), '--listen', 'off']);
+      '--container', 'app', '--fd-store-max', String(MAX + 1), '--http', 'off']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`need ${LIMIT + 1} fds .*app=${MAX + 1}.*RLIMIT_NOFILE allows ${LIMIT}`));
   });
@@ -107,10 +107,10 @@ describe('fd budget: the largest accepted store (item 7)', () => {
     try {
       await storeFds(client, MAX - 10, 'bulk');
       expect(await stored(agent)).toBe(MAX - 10);
-      const from = agent.mark();
+      const from = await mark(agent);
       await storeFds(client, FDS_PER_MSG, 'last');
-      expect(drops(agent, from)).toEqual([]); // not truncated, not dropped whole
-      expect(closed(agent, 'over_limit', from)).toBe(FDS_PER_MSG - 10);
+      expect(await drops(agent, from)).toEqual([]); // not truncated, not dropped whole
+      expect(await closed(agent, 'over_limit', from)).toBe(FDS_PER_MSG - 10);
       expect(await stored(agent)).toBe(MAX);
       expect(agent.fdCount()).toBe(base + MAX);
     } finally {

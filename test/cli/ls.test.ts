@@ -5,7 +5,7 @@ import { formatLs } from '../../src/cli/ls.js';
 
 const base: ContainerStatus = {
   name: 'app', count: 1, max: 4096, state: 'ready', status: 'serving', errno: null, mainPid: 42,
-  notifyAccess: 'all', preserve: 'restart', watchdogDeadlineInMs: 2500, live: true, liveReason: 'ok', ready: true, readyReason: 'ready', restores: 3, starts: 3,
+  notifyAccess: 'all', preserve: 'restart', watchdogDeadlineInMs: 2500, live: true, liveReason: 'ok', ready: true, readyReason: 'ready', restores: 3, starts: 3, listen: [],
 };
 const row: FdRow = {
   container: 'app', fdname: 'http', type: 'tcp_listen', inodeType: 'sock', dev: '0:9', inode: 1234, rdev: null,
@@ -29,6 +29,14 @@ describe('formatLs', () => {
   it('names the state a restarted agent cannot know (issue 7 item 15)', () => {
     const out = formatLs([{ ...base, state: 'unknown', readyReason: 'unknown since agent restart', mainPid: null }], [row]).split('\n');
     expect(out[0]).toMatch(/^app: unknown since agent restart, 1\/4096 fds, main pid -/);
+  });
+
+  it('lists the listen: sockets the agent binds for the app, before the stored fds', () => {
+    const c = { ...base, listen: [{ name: 'http', kind: 'tcp', address: '0.0.0.0:8080' }, { name: 'dns', kind: 'udp', address: '[::]:53' }] };
+    const out = formatLs([c], [row]).split('\n');
+    expect(out[1]).toBe('  listen http: tcp 0.0.0.0:8080, passed first as LISTEN_FDNAMES entry "http"');
+    expect(out[2]).toBe('  listen dns: udp [::]:53, passed first as LISTEN_FDNAMES entry "dns"');
+    expect(out[3]).toMatch(/^ {2}FDNAME /);
   });
 
   it('falls back to the path when a fd has no socket address', () => {

@@ -169,7 +169,7 @@ describe('rejected config', () => {
     ['a fractional max', 'containers:\n  - name: a\n    fileDescriptorStoreMax: 1.5\n', /fileDescriptorStoreMax/],
     ['a max above 2^30', `containers:\n  - name: a\n    fileDescriptorStoreMax: ${2 ** 30 + 1}\n`, /fileDescriptorStoreMax/],
     ['a bad notifyAccess', 'containers:\n  - name: a\n    notifyAccess: everyone\n', /notifyAccess: one of none, main, exec, all/],
-    ['a string watchdogSec', 'containers:\n  - name: a\n    watchdogSec: 5s\n', /watchdogSec/],
+    ['a watchdogSec that is no time span', 'containers:\n  - name: a\n    watchdogSec: 5 parsecs\n', /watchdogSec: "5 parsecs" is not a time span/],
     ['a negative timeoutStartSec', 'containers:\n  - name: a\n    timeoutStartSec: -1\n', /timeoutStartSec/],
     ['a bad preserve', 'containers:\n  - name: a\n    preserve: always\n', /preserve: one of no, restart, yes/],
     ['a non-boolean watchdogSignal', 'containers:\n  - name: a\n    watchdogSignal: "yes"\n', /watchdogSignal/],

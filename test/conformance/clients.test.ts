@@ -4,6 +4,7 @@
  * If one of these fails, every agent conformance test built on it is suspect.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { isRoot, NEEDS_ROOT } from '../helpers/proc.js';
 import { join } from 'node:path';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tempRoot } from '../helpers/agent.js';
@@ -46,7 +47,7 @@ describe('test clients on the wire (plain receiver)', () => {
     const m = await r.next();
     expect(m.text).toBe('FDSTORE=1\nFDNAME=web name');
     expect(m.pid).toBe(c.proc.pid);
-    expect(m.uid).toBe(0);
+    expect(m.uid).toBe(process.getuid!());
     expect(m.fds).toEqual(['sock', 'sock', 'reg', 'reg', 'sock']);
     const barrier = c.barrier(2_000);
     const b = await r.next();
@@ -94,7 +95,7 @@ describe('test clients on the wire (plain receiver)', () => {
     expect(m.pid).toBe(result.pid);
   });
 
-  it('systemd-notify --ready --status speaks for its parent, then sends BARRIER=1', async () => {
+  it.skipIf(!isRoot)(`systemd-notify --ready --status speaks for its parent, then sends BARRIER=1 ${NEEDS_ROOT}`, async () => {
     const { r, path } = await receiver();
     const run = systemdNotify({ socket: path, args: ['--ready', '--status=serving requests'] });
     const m = await r.next();
@@ -108,7 +109,7 @@ describe('test clients on the wire (plain receiver)', () => {
     expect(m.pid).not.toBe(b.pid);
   });
 
-  it('as a non-root uid without capabilities, systemd-notify cannot speak for its parent', async () => {
+  it.skipIf(!isRoot)(`as a non-root uid without capabilities, systemd-notify cannot speak for its parent ${NEEDS_ROOT}`, async () => {
     const { r, path } = await receiver();
     const { notifyFds } = buildClients();
     expect(notifyFds).toMatch(/\.build/);
@@ -121,7 +122,7 @@ describe('test clients on the wire (plain receiver)', () => {
     expect((await run).code).toBe(0);
   });
 
-  it('raw.py sends arbitrary bytes, dup fds and explicit credentials', async () => {
+  it.skipIf(!isRoot)(`raw.py sends arbitrary bytes, dup fds and explicit credentials ${NEEDS_ROOT}`, async () => {
     const { r, path } = await receiver();
     const raw = new RawSender(path);
     cleanups.push(() => raw.exit());

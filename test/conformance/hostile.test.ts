@@ -5,15 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../helpers/agent.js';
-import { closed, closedByReason, drops, expectFdCount, waitClosed } from '../helpers/observe.js';
+import { closed, closedByReason, drops, expectFdCount, mark, waitClosed, type Mark } from '../helpers/observe.js';
 import type { RawFd, RawSender } from '../helpers/raw.js';
 import { useAgents } from './fixture.js';
 
 const setup = useAgents();
 
-/** Total fds the agent logged closing since `from`, whatever the reason. */
-function closedTotal(agent: Agent, from: number): number {
-  return Object.values(closedByReason(agent, from)).reduce((a, b) => a + b, 0);
+/** Total fds the agent closed since `from`, whatever the reason. */
+async function closedTotal(agent: Agent, from: Mark): Promise<number> {
+  return Object.values(await closedByReason(agent, from)).reduce((a, b) => a + b, 0);
 }
 
 async function sendAndSync(raw: RawSender, data: string | Buffer, fds: RawFd[] = []): Promise<void> {
@@ -30,10 +30,10 @@ describe('hostile datagrams', () => {
     expect(Buffer.byteLength(exact)).toBe(4096);
     await sendAndSync(r, exact, ['socketpair']);
     expect(await agent.names()).toEqual(['big']);
-    const m = agent.mark();
+    const m = await mark(agent);
     await sendAndSync(r, `${exact}p`, ['socketpair', 'memfd']);
-    expect(drops(agent, m)).toEqual(['too_large']);
-    expect(closedTotal(agent, m)).toBe(2);
+    expect(await drops(agent, m)).toEqual(['too_large']);
+    expect(await closedTotal(agent, m)).toBe(2);
     expect(await agent.names()).toEqual(['big']);
     await expectFdCount(agent, baseline + 1);
     // Far larger than the receive buffer: still one drop, still no leak.
@@ -45,11 +45,11 @@ describe('hostile datagrams', () => {
   it('D1.17: an embedded NUL drops the datagram (nul_byte); one trailing NUL is tolerated', async () => {
     const { agent, baseline, raw } = await setup();
     const r = raw();
-    const m = agent.mark();
+    const m = await mark(agent);
     await sendAndSync(r, Buffer.from('FDSTORE=1\0\nFDNAME=nul'), ['socketpair', 'pipe-r']);
     await sendAndSync(r, Buffer.from('\0FDSTORE=1'), ['socketpair']);
-    expect(drops(agent, m)).toEqual(['nul_byte', 'nul_byte']);
-    expect(closedTotal(agent, m)).toBe(3);
+    expect(await drops(agent, m)).toEqual(['nul_byte', 'nul_byte']);
+    expect(await closedTotal(agent, m)).toBe(3);
     await sendAndSync(r, Buffer.from('FDSTORE=1\nFDNAME=trailing\0'), ['socketpair']);
     expect(await agent.names()).toEqual(['trailing']);
     await expectFdCount(agent, baseline + 1);
@@ -58,13 +58,13 @@ describe('hostile datagrams', () => {
   it('F3.6 D1.22 D1.28: fds without an exact FDSTORE=1 line are closed as not_stored, the rest applies', async () => {
     const { agent, baseline, raw } = await setup();
     const r = raw();
-    const m = agent.mark();
+    const m = await mark(agent);
     await sendAndSync(r, 'READY=1', ['socketpair', 'memfd']);
     for (const bad of ['FDSTORE=0', 'FDSTORE=1 ', ' FDSTORE=1', 'FDSTORE=yes', 'fdstore=1', 'FDSTORE=1x']) {
       await sendAndSync(r, `${bad}\nFDNAME=no`, ['socketpair']);
     }
-    expect(drops(agent, m)).toEqual([]);
-    expect(closed(agent, 'not_stored', m)).toBe(8);
+    expect(await drops(agent, m)).toEqual([]);
+    expect(await closed(agent, 'not_stored', m)).toBe(8);
     expect(await agent.names()).toEqual([]);
     const c = (await agent.ls()).containers[0]!;
     expect(c.state).toBe('ready'); // the datagram itself was valid
@@ -74,10 +74,10 @@ describe('hostile datagrams', () => {
   it('D1.18: a 0-byte datagram is valid and has no effect; its fds are closed', async () => {
     const { agent, baseline, raw } = await setup();
     const r = raw();
-    const m = agent.mark();
+    const m = await mark(agent);
     await sendAndSync(r, '', ['socketpair', 'devnull']);
-    expect(drops(agent, m)).toEqual([]);
-    expect(closedTotal(agent, m)).toBe(2);
+    expect(await drops(agent, m)).toEqual([]);
+    expect(await closedTotal(agent, m)).toBe(2);
     await expectFdCount(agent, baseline);
   });
 
@@ -104,14 +104,14 @@ describe('hostile datagrams', () => {
   it('A2.18: BARRIER=1 with other lines or a wrong fd count is bad_barrier; nothing else applies, all fds closed', async () => {
     const { agent, baseline, raw } = await setup();
     const r = raw();
-    const m = agent.mark();
+    const m = await mark(agent);
     await sendAndSync(r, 'BARRIER=1\nFDSTORE=1\nFDNAME=sneaky', ['socketpair', 'pipe-w']);
     await sendAndSync(r, 'FDSTORE=1\nBARRIER=1', ['socketpair']);
     await sendAndSync(r, 'BARRIER=1', ['pipe-w', 'pipe-w']);
     await sendAndSync(r, 'BARRIER=1', []);
-    expect(drops(agent, m)).toEqual(['bad_barrier', 'bad_barrier', 'bad_barrier', 'bad_barrier']);
+    expect(await drops(agent, m)).toEqual(['bad_barrier', 'bad_barrier', 'bad_barrier', 'bad_barrier']);
     // The 5 fds above; the acknowledged barriers of sendAndSync close their pipe silently.
-    expect(closedTotal(agent, m)).toBe(5);
+    expect(await closedTotal(agent, m)).toBe(5);
     expect(await agent.names()).toEqual([]);
     await expectFdCount(agent, baseline);
   });
@@ -136,7 +136,7 @@ describe('hostile datagrams', () => {
           `logs: ${JSON.stringify(agent.since(before))}`);
       }
     }
-    if (process.env.FDSTORE_TEST_DEBUG) console.log({ stored: model.length, closed: closedByReason(agent), drops: drops(agent).length });
+    if (process.env.FDSTORE_TEST_DEBUG) console.log({ stored: model.length, closed: await closedByReason(agent), drops: (await drops(agent)).length });
     expect(model.length).toBeGreaterThan(20); // the generator did store things
     expect(await agent.names()).toEqual(model.map((e) => e.name).sort());
     expect((await agent.ls()).fds.filter((f) => f.poll).length).toBe(model.filter((e) => e.polled).length);
@@ -145,11 +145,11 @@ describe('hostile datagrams', () => {
     // none of the fds the agent already closed (removed, duplicate, over limit...).
     const polled = model.filter((e) => e.polled).length;
     expect(polled).toBeGreaterThan(10);
-    const m = agent.mark();
+    const m = await mark(agent);
     await r.closePeers();
     await waitClosed(agent, 'hangup', polled, m);
     expect(await r.barrier()).toBe(true);
-    expect(closedByReason(agent, m)).toEqual({ hangup: polled });
+    expect(await closedByReason(agent, m)).toEqual({ hangup: polled });
     expect(await agent.names()).toEqual(model.filter((e) => !e.polled).map((e) => e.name).sort());
     await expectFdCount(agent, baseline + model.length - polled);
   });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { closed, closedByReason, drops, expectFdCount, waitClosed } from '../helpers/observe.js';
+import { closed, closedAtExit, closedByReason, drops, expectFdCount, mark, waitClosed } from '../helpers/observe.js';
 import { useAgents } from './fixture.js';
 
 const setup = useAgents();
@@ -24,7 +24,7 @@ describe('libsystemd client: storing fds', () => {
     expect(ls.containers[0]!.max).toBeGreaterThan(0); // the agent exists to store: non-zero default
     expect(ls.fds.map((f) => f.fdname).sort()).toEqual(['stored', 'web', 'web']);
     expect(ls.fds.every((f) => f.container === 'app' && f.type === 'unix' && f.inodeType === 'sock' && f.poll)).toBe(true);
-    expect(drops(agent)).toEqual([]);
+    expect(await drops(agent)).toEqual([]);
     await expectFdCount(agent, baseline + 3);
   });
 
@@ -81,7 +81,7 @@ describe('libsystemd client: storing fds', () => {
       ['nonpollable', 'file', false],
       ['nonpollable', 'memfd', false],
     ]);
-    expect(closedByReason(agent)).toEqual({});
+    expect(await closedByReason(agent)).toEqual({});
     await expectFdCount(agent, baseline + 2);
   });
 
@@ -96,7 +96,7 @@ describe('libsystemd client: storing fds', () => {
     expect(ls.fds).toHaveLength(253);
     expect(new Set(ls.fds.map((f) => f.inode)).size).toBe(253);
     expect(ls.fds.every((f) => f.fdname === 'bulk')).toBe(true);
-    expect(drops(agent)).toEqual([]);
+    expect(await drops(agent)).toEqual([]);
     await expectFdCount(agent, baseline + 253);
   });
 });
@@ -108,7 +108,7 @@ describe('libsystemd client: duplicates (F3.12)', () => {
       const c = client();
       const [a, b] = await c.socketpairs(2);
       expect(await c.notify('FDSTORE=1\nFDNAME=first', [a!])).toBeGreaterThan(0);
-      const m = agent.mark();
+      const m = await mark(agent);
       // Same open file description again: in a later message (renaming must not
       // happen) and twice within one message (checked against this message's own fds).
       expect(await c.notify('FDSTORE=1\nFDNAME=second\nFDPOLL=0', [a!, b!, b!])).toBeGreaterThan(0);
@@ -118,7 +118,7 @@ describe('libsystemd client: duplicates (F3.12)', () => {
         ['first', true],
         ['second', false],
       ]);
-      expect(closed(agent, 'duplicate', m)).toBe(2);
+      expect(await closed(agent, 'duplicate', m)).toBe(2);
       await expectFdCount(agent, baseline + 2);
     });
   }
@@ -141,11 +141,11 @@ describe('libsystemd client: duplicates (F3.12)', () => {
     const file = join(agent.root, 'twice.txt');
     writeFileSync(file, 't');
     const c = client();
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await c.notify('FDSTORE=1\nFDNAME=twice', [await c.file(file, 'ro'), await c.file(file, 'ro'), await c.file(file, 'rw')])).toBeGreaterThan(0);
     expect(await c.barrier()).toBe(1);
     expect((await agent.ls()).fds.map((f) => f.flags).sort()).toEqual(['ro', 'rw']);
-    expect(closed(agent, 'duplicate', m)).toBe(1);
+    expect(await closed(agent, 'duplicate', m)).toBe(1);
     await expectFdCount(agent, baseline + 2);
   });
 });
@@ -154,13 +154,13 @@ describe('libsystemd client: limits (F3.8 F3.10 F3.11)', () => {
   it('F3.8: past FileDescriptorStoreMax the rest of the message is closed as over_limit', async () => {
     const { agent, baseline, client } = await setup({ args: ['--fd-store-max', '3'] });
     const c = client();
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await c.notify('FDSTORE=1\nFDNAME=five', await c.socketpairs(5))).toBeGreaterThan(0);
     expect(await c.barrier()).toBe(1);
     const ls = await agent.ls();
     expect(ls.containers[0]).toMatchObject({ count: 3, max: 3 });
     expect(ls.fds).toHaveLength(3);
-    expect(closed(agent, 'over_limit', m)).toBe(2);
+    expect(await closed(agent, 'over_limit', m)).toBe(2);
     await expectFdCount(agent, baseline + 3);
   });
 
@@ -169,10 +169,10 @@ describe('libsystemd client: limits (F3.8 F3.10 F3.11)', () => {
     const c = client();
     const [a] = await c.socketpairs(1);
     expect(await c.notify('FDSTORE=1\nFDNAME=a', [a!])).toBeGreaterThan(0);
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await c.notify('FDSTORE=1\nFDNAME=a', [a!])).toBeGreaterThan(0);
     expect(await c.barrier()).toBe(1);
-    expect(closedByReason(agent, m)).toEqual({ over_limit: 1 });
+    expect(await closedByReason(agent, m)).toEqual({ over_limit: 1 });
     expect(await agent.names()).toEqual(['a']);
     await expectFdCount(agent, baseline + 1);
   });
@@ -183,13 +183,13 @@ describe('libsystemd client: limits (F3.8 F3.10 F3.11)', () => {
       config: { containers: [{ name: 'app', fileDescriptorStoreMax: 0 }] },
     });
     const c = client();
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await c.notify('FDSTORE=1\nFDNAME=none', await c.socketpairs(3))).toBeGreaterThan(0);
     expect(await c.barrier()).toBe(1);
     const ls = await agent.ls();
     expect(ls.containers[0]).toMatchObject({ name: 'app', count: 0, max: 0 });
     expect(ls.fds).toEqual([]);
-    expect(closed(agent, 'over_limit', m)).toBe(3);
+    expect(await closed(agent, 'over_limit', m)).toBe(3);
     await expectFdCount(agent, baseline);
   });
 
@@ -220,14 +220,14 @@ describe('libsystemd client: removal and hang-up', () => {
     expect(await c.notify('FDSTORE=1\nFDNAME=web', await c.socketpairs(2))).toBeGreaterThan(0);
     expect(await c.notify('FDSTORE=1\nFDNAME=webx', await c.socketpairs(1))).toBeGreaterThan(0);
     expect(await c.notify('FDSTORE=1\nFDNAME=', await c.socketpairs(1))).toBeGreaterThan(0);
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await c.notify('FDSTOREREMOVE=1\nFDNAME=web')).toBeGreaterThan(0);
     expect(await c.notify('FDSTOREREMOVE=1\nFDNAME=nothing-by-this-name')).toBeGreaterThan(0);
     expect(await c.notify('FDSTOREREMOVE=1')).toBeGreaterThan(0); // no name: nothing removed
     expect(await c.notify('FDSTOREREMOVE=1\nFDNAME=bad:name')).toBeGreaterThan(0); // invalid: nothing removed
     expect(await c.barrier()).toBe(1);
     expect(await agent.names()).toEqual(['', 'webx']);
-    expect(closed(agent, 'removed', m)).toBe(2);
+    expect(await closed(agent, 'removed', m)).toBe(2);
     // FDNAME= (empty) removes the entries with the empty name.
     expect(await c.notify('FDSTOREREMOVE=1\nFDNAME=')).toBeGreaterThan(0);
     expect(await c.barrier()).toBe(1);
@@ -239,11 +239,11 @@ describe('libsystemd client: removal and hang-up', () => {
     const { agent, baseline, client } = await setup();
     const c = client();
     expect(await c.notify('FDSTORE=1\nFDNAME=x', await c.socketpairs(1))).toBeGreaterThan(0);
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await c.notify('FDSTORE=1\nFDSTOREREMOVE=1\nFDNAME=x', await c.socketpairs(2))).toBeGreaterThan(0);
     expect(await c.barrier()).toBe(1);
     expect(await agent.names()).toEqual([]);
-    expect(closedByReason(agent, m)).toEqual({ removed: 1, not_stored: 2 });
+    expect(await closedByReason(agent, m)).toEqual({ removed: 1, not_stored: 2 });
     await expectFdCount(agent, baseline);
   });
 
@@ -259,11 +259,11 @@ describe('libsystemd client: removal and hang-up', () => {
     expect((await agent.ls()).fds.map((f) => [f.fdname, f.poll]).sort()).toEqual([
       ['kept', false], ['polled', true], ['polled', true], ['polled', true],
     ]);
-    const m = agent.mark();
+    const m = await mark(agent);
     await c.closePeers(); // every peer: the stored socket ends see EPOLLHUP, the pipe's read end too
     await waitClosed(agent, 'hangup', 3, m);
     expect(await agent.names()).toEqual(['kept']);
-    expect(closedByReason(agent, m)).toEqual({ hangup: 3 });
+    expect(await closedByReason(agent, m)).toEqual({ hangup: 3 });
     await expectFdCount(agent, baseline + 1);
   });
 
@@ -294,12 +294,12 @@ describe('libsystemd client: removal and hang-up', () => {
     // would stay alive and fire on A's hang-up, reported under A's old number.
     expect(await c.notify('FDSTORE=1\nFDNAME=probe', [probe!])).toBeGreaterThan(0);
     expect(await c.barrier()).toBe(1);
-    const m = agent.mark();
+    const m = await mark(agent);
     await c.closePeers([a!]);
     await c.closePeers([probe!]); // a hang-up that must be reported; A's would come first
     await waitClosed(agent, 'hangup', 1, m);
     expect(await agent.names()).toEqual(['B']);
-    expect(closedByReason(agent, m)).toEqual({ hangup: 1 });
+    expect(await closedByReason(agent, m)).toEqual({ hangup: 1 });
     await expectFdCount(agent, baseline + 1);
     // A registration left behind for A would also be level-triggered forever: the
     // agent would spin on it. Idle means idle (a measurement window, not a wait).
@@ -318,10 +318,10 @@ describe('containers are separate units', () => {
     expect(await cb.notify('FDSTORE=1\nFDNAME=shared', await cb.socketpairs(1))).toBeGreaterThan(0);
     expect(await ca.barrier()).toBe(1);
     expect(await cb.barrier()).toBe(1);
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await cb.notify('FDSTOREREMOVE=1\nFDNAME=shared')).toBeGreaterThan(0);
     expect(await cb.barrier()).toBe(1);
-    expect(closed(agent, 'removed', m)).toBe(1);
+    expect(await closed(agent, 'removed', m)).toBe(1);
     const ls = await agent.ls();
     expect(ls.fds.map((f) => [f.container, f.fdname])).toEqual([['a', 'shared'], ['a', 'shared']]);
     expect(Object.fromEntries(ls.containers.map((c) => [c.name, c.count]))).toEqual({ a: 2, b: 0 });
@@ -346,6 +346,6 @@ describe('lifecycle', () => {
     await expectFdCount(agent, baseline + 1);
     const m = agent.mark();
     expect(await agent.stop()).toBe(0);
-    expect(closed(agent, 'released', m)).toBe(1);
+    expect(closedAtExit(agent, 'released', m)).toBe(1);
   });
 });

@@ -5,12 +5,13 @@
  * are the pids the container sees, and MAINPID= names a pid in that namespace.
  */
 import { describe, expect, it } from 'vitest';
-import { closed, closedByReason, drops, expectFdCount } from '../helpers/observe.js';
+import { isRoot, NEEDS_ROOT } from '../helpers/proc.js';
+import { closed, closedByReason, drops, expectFdCount, mark } from '../helpers/observe.js';
 import { useAgents } from './fixture.js';
 
 const setup = useAgents();
 
-describe('NotifyAccess (N4) in a PID namespace', () => {
+describe.skipIf(!isRoot)(`NotifyAccess (N4) in a PID namespace ${NEEDS_ROOT}`, () => {
   it('N4.3 A2.9 A2.19: after MAINPID=self and NOTIFYACCESS=main, a child of the main process is refused', async () => {
     const { agent, baseline, client, raw } = await setup({ pidns: true });
     const main = client();
@@ -24,7 +25,7 @@ describe('NotifyAccess (N4) in a PID namespace', () => {
     const c = (await agent.ls()).containers[0]!;
     expect(c.mainPid).toBe(mainPid);
 
-    const m = agent.mark();
+    const m = await mark(agent);
     const [fromChild] = await main.socketpairs(1);
     const child = await main.child('FDSTORE=1\nFDNAME=child', [fromChild!]);
     expect(child.ret).toBeGreaterThan(0);
@@ -38,8 +39,8 @@ describe('NotifyAccess (N4) in a PID namespace', () => {
     expect(await main.barrier()).toBe(1);
 
     expect(await agent.names()).toEqual(['main']);
-    expect(drops(agent, m)).toEqual(['unauthorized', 'unauthorized']);
-    expect(closed(agent, 'unauthorized', m)).toBe(3);
+    expect(await drops(agent, m)).toEqual(['unauthorized', 'unauthorized']);
+    expect(await closed(agent, 'unauthorized', m)).toBe(3);
     // One stored fd, and the pidfd the agent holds to learn when the main pid exits.
     await expectFdCount(agent, baseline + 1 + 1);
     expect([...agent.fdTable().values()].filter((t) => t === 'anon_inode:[pidfd]')).toHaveLength(1);
@@ -52,13 +53,13 @@ describe('NotifyAccess (N4) in a PID namespace', () => {
     const { agent, baseline, client } = await setup({ pidns: true, args: ['--notify-access', 'main'] });
     const main = client();
     const mainPid = await main.pid();
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await main.notify(`MAINPID=${mainPid}`)).toBeGreaterThan(0);
     expect(await main.notify('FDSTORE=1\nFDNAME=main', await main.socketpairs(1))).toBeGreaterThan(0);
     expect(await main.barrier()).toBe(1);
     expect(await agent.names()).toEqual([]);
-    expect(drops(agent, m)).toEqual(['unauthorized', 'unauthorized']);
-    expect(closedByReason(agent, m)).toEqual({ unauthorized: 1 });
+    expect(await drops(agent, m)).toEqual(['unauthorized', 'unauthorized']);
+    expect(await closedByReason(agent, m)).toEqual({ unauthorized: 1 });
     const c = (await agent.ls()).containers[0]!;
     expect(c.mainPid).toBeNull();
     await expectFdCount(agent, baseline);
@@ -70,12 +71,12 @@ describe('NotifyAccess (N4) in a PID namespace', () => {
       config: { containers: [{ name: 'app', notifyAccess: 'none' }] },
     });
     const c = client();
-    const m = agent.mark();
+    const m = await mark(agent);
     expect(await c.notify('FDSTORE=1\nFDNAME=x\nREADY=1', await c.socketpairs(2))).toBeGreaterThan(0);
     expect(await c.barrier()).toBe(1);
     expect(await agent.names()).toEqual([]);
-    expect(drops(agent, m)).toEqual(['unauthorized']);
-    expect(closed(agent, 'unauthorized', m)).toBe(2);
+    expect(await drops(agent, m)).toEqual(['unauthorized']);
+    expect(await closed(agent, 'unauthorized', m)).toBe(2);
     const ct = (await agent.ls()).containers[0]!;
     expect(ct.state).not.toBe('ready');
     await expectFdCount(agent, baseline);

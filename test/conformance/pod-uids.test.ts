@@ -5,9 +5,10 @@
  * and the notify socket must be writable by a foreign uid.
  */
 import { describe, expect, it } from 'vitest';
+import { isRoot, NEEDS_ROOT } from '../helpers/proc.js';
 import { readFileSync, statSync } from 'node:fs';
 import { pyNotify, systemdNotify } from '../helpers/clients/index.js';
-import { closedByReason, drops, expectFdCount, waitClosed } from '../helpers/observe.js';
+import { closedByReason, drops, expectFdCount, mark, waitClosed } from '../helpers/observe.js';
 import { useAgents } from './fixture.js';
 
 const setup = useAgents();
@@ -15,7 +16,7 @@ const AGENT = { uid: 10001, gid: 10001 };
 const APP = { uid: 10002, gid: 10002 };
 const OTHER_APP = { uid: 10003, gid: 10003 };
 
-describe('non-root uids without capabilities (the pod shape)', () => {
+describe.skipIf(!isRoot)(`non-root uids without capabilities (the pod shape) ${NEEDS_ROOT}`, () => {
   it('agent 10001, apps 10002/10003: libsystemd, python3-systemd and systemd-notify all work with defaults', { timeout: 30_000 }, async () => {
     const { agent, baseline, client } = await setup({ user: AGENT, containers: ['web', 'worker'] });
     const status = readFileSync(`/proc/${agent.pid}/status`, 'utf8');
@@ -39,7 +40,7 @@ describe('non-root uids without capabilities (the pod shape)', () => {
     });
     expect(sn.code, sn.stderr).toBe(0);
 
-    expect(drops(agent)).toEqual([]);
+    expect(await drops(agent)).toEqual([]);
     const ls = await agent.ls();
     expect(ls.fds.map((f) => [f.container, f.fdname, f.type]).sort()).toEqual([
       ['web', 'http', 'tcp_listen'], ['web', 'http', 'unix'], ['web', 'http', 'unix'], ['worker', 'py', 'unix'],
@@ -51,10 +52,10 @@ describe('non-root uids without capabilities (the pod shape)', () => {
     await expectFdCount(agent, baseline + 4);
 
     // Hang-up removal across uids.
-    const m = agent.mark();
+    const m = await mark(agent);
     await py.proc.request('close-peers');
     await waitClosed(agent, 'hangup', 1, m);
-    expect(closedByReason(agent, m)).toEqual({ hangup: 1 });
+    expect(await closedByReason(agent, m)).toEqual({ hangup: 1 });
     await py.proc.close();
     await expectFdCount(agent, baseline + 3);
 

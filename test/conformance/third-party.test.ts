@@ -1,7 +1,7 @@
 /** python3-systemd and systemd-notify against the agent. */
 import { describe, expect, it } from 'vitest';
 import { pyNotify, systemdNotify } from '../helpers/clients/index.js';
-import { closedByReason, drops, expectFdCount, waitClosed } from '../helpers/observe.js';
+import { closedByReason, drops, expectFdCount, mark, waitClosed } from '../helpers/observe.js';
 import { useAgents } from './fixture.js';
 
 const setup = useAgents();
@@ -16,10 +16,10 @@ describe('python3-systemd', () => {
       expect(result).toMatchObject({ ret: true, acked: true });
       const ls = await agent.ls();
       expect(ls.fds.map((f) => [f.fdname, f.type]).sort()).toEqual([['py', 'memfd'], ['py', 'unix'], ['py', 'unix']]);
-      expect(drops(agent)).toEqual([]);
+      expect(await drops(agent)).toEqual([]);
       await expectFdCount(agent, baseline + 3);
       // Hang-up removal works for python's sockets too; the memfd stays.
-      const m = agent.mark();
+      const m = await mark(agent);
       await proc.request('close-peers');
       await waitClosed(agent, 'hangup', 2, m);
       expect((await agent.ls()).fds.map((f) => f.type)).toEqual(['memfd']);
@@ -36,8 +36,8 @@ describe('systemd-notify', () => {
     const r = await systemdNotify({ socket: agent.notifyPath(), args: ['--ready', '--status=serving requests'] });
     // systemd-notify exits non-zero when the barrier is not acknowledged in 5 s.
     expect(r.code, r.stderr).toBe(0);
-    expect(drops(agent)).toEqual([]);
-    expect(closedByReason(agent)).toEqual({});
+    expect(await drops(agent)).toEqual([]);
+    expect(await closedByReason(agent)).toEqual({});
     const c = (await agent.ls()).containers[0]!;
     expect(c.status).toBe('serving requests');
     expect(c.state).toBe('ready');
@@ -57,6 +57,6 @@ describe('systemd-notify', () => {
     expect(two.state).toBe('ready');
     const cleared = await send(['--status=']);
     expect(['', null]).toContain(cleared.status);
-    expect(drops(agent)).toEqual([]);
+    expect(await drops(agent)).toEqual([]);
   });
 });

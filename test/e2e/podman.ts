@@ -161,7 +161,7 @@ export function podYaml(name: string, runDir: string, s: PodSpec): string {
           name: 'fdstore',
           image: s.image,
           command: ['node', '/repo/bin/fdstore.js', 'agent', '--run-dir', '/run/fdstore', '--container', 'app',
-            '--listen', `127.0.0.1:${s.agentPort}`],
+            '--http', `127.0.0.1:${s.agentPort}`],
           securityContext: sec(AGENT_UID),
           volumeMounts: [{ name: 'fdstore', mountPath: '/run/fdstore' }, { name: 'repo', mountPath: '/repo', readOnly: true }],
         },

@@ -9,11 +9,13 @@
  * namespace; `pid` is then its host pid and clients join with `placement()`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { stringify } from 'yaml';
-import { childrenOf, FDSTORE_BIN, place, run, type Placement, type RunAs, type RunResult } from './proc.js';
+import { childrenOf, FDSTORE_BIN, isRoot, place, run, type Placement, type RunAs, type RunResult } from './proc.js';
 
 export interface LogLine {
   time?: string;
@@ -66,7 +68,7 @@ export const CLOSE_REASONS = [
 export interface StartAgentOptions {
   /** Containers (one --container each); default ['app']. */
   containers?: string[];
-  /** More agent flags (`--listen off` is always passed). */
+  /** More agent flags (`--http 127.0.0.1:0` is always passed; a later --http wins). */
   args?: string[];
   /** Written as YAML to a file passed with --config. */
   config?: unknown;
@@ -87,6 +89,11 @@ export class Agent {
   private waiters: Array<() => void> = [];
   /** Host pid of the node process that is the agent. */
   pid = -1;
+  /**
+   * Port of the agent's HTTP endpoint on 127.0.0.1 (bound to port 0 by startAgent,
+   * read off its 'http listening' line, which comes before 'agent ready'); -1 if off.
+   */
+  httpPort = -1;
   readonly exited: Promise<number | null>;
   private exitCode: number | null | undefined;
 
@@ -184,6 +191,33 @@ export class Agent {
     return `--- agent stderr (tail) ---\n${this.stderrText.slice(-chars)}\n--- agent stdout ---\n${this.stdoutText.slice(-1000)}`;
   }
 
+  /**
+   * One scrape of /metrics: series key (`name{k="v",...}`, labels as exposed) ->
+   * value. The counters are exact (logs may be rate-limited) and reflect every
+   * datagram the agent processed before it answered: after a BARRIER=1 round
+   * trip, everything sent before the barrier. The connection is not kept alive,
+   * so it does not linger in the agent's fd table.
+   */
+  async metrics(): Promise<Map<string, number>> {
+    if (this.httpPort < 0) throw new Error('this agent runs without its HTTP endpoint (--http off)');
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpGet({ host: '127.0.0.1', port: this.httpPort, path: '/metrics', agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`/metrics answered ${res.statusCode}: ${text}`))));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    });
+    const out = new Map<string, number>();
+    for (const line of body.split('\n')) {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})?) (\S+)$/.exec(line);
+      if (m) out.set(m[1]!, Number(m[2]!.replace('Inf', 'Infinity')));
+    }
+    return out;
+  }
+
   /** Entries of /proc/PID/fd: the agent's open fds right now. */
   fdCount(): number {
     return readdirSync(`/proc/${this.pid}/fd`).length;
@@ -264,13 +298,24 @@ export class Agent {
       await this.exited;
     }
     rmSync(this.root, { recursive: true, force: true });
+    roots.delete(this.root);
   }
 }
 
-/** A fresh 0755 mkdtemp dir (other uids must traverse it). */
+/** Every tempRoot() of this test file not removed yet. */
+const roots = new Set<string>();
+// Registered while the importing test file is collected: runs after its last test,
+// so a test that fails (or never disposes) leaves no /tmp/fdstore-t-* behind.
+afterAll(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+  roots.clear();
+});
+
+/** A fresh 0755 mkdtemp dir (other uids must traverse it); removed after the test file at the latest. */
 export function tempRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'fdstore-t-'));
   chmodSync(root, 0o755);
+  roots.add(root);
   return root;
 }
 
@@ -280,7 +325,10 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<Agent> {
   mkdirSync(runDir, { mode: 0o755 });
   if (opts.user) chownSync(runDir, opts.user.uid, opts.user.gid);
   // Debug level: the tests observe every decision, routine ones (hang-up, duplicate) included.
-  const args = [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--listen', 'off', '--log-level', 'debug'];
+  // HTTP on a kernel-chosen loopback port: the counters in /metrics are how tests
+  // learn what the agent dropped (exact, unlike log lines, which are rate-limited
+  // and arrive on another pipe than a barrier's answer).
+  const args = [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--http', '127.0.0.1:0', '--log-level', 'debug'];
   for (const c of opts.containers ?? ['app']) args.push('--container', c);
   if (opts.config !== undefined) {
     const file = join(root, 'config.yaml');
@@ -289,6 +337,7 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<Agent> {
   }
   args.push(...(opts.args ?? []));
   let [file, argv] = place({ user: opts.user }, process.execPath, args);
+  if (opts.pidns && !isRoot) throw new Error('an agent in a new PID namespace (unshare --pid) needs root: run the suite as root, as CI does');
   if (opts.nofile !== undefined) {
     // prlimit execs the command: the spawned pid stays the agent's (or setpriv's, which execs too).
     argv = [`--nofile=${opts.nofile}:${opts.nofile}`, '--', file, ...argv];
@@ -303,6 +352,9 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<Agent> {
   const agent = new Agent(child, root, runDir, opts);
   try {
     await agent.waitForLog((l) => l.msg === 'agent ready', opts.readyTimeoutMs ?? 15_000);
+    const http = agent.logs.find((l) => l.msg === 'http listening');
+    const port = typeof http?.address === 'string' ? /:(\d+)$/.exec(http.address)?.[1] : undefined;
+    agent.httpPort = port === undefined ? -1 : Number(port);
     agent.pid = opts.pidns ? findPidnsAgent(child.pid!) : child.pid!;
   } catch (err) {
     await agent.dispose();

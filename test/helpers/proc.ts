@@ -26,6 +26,15 @@ export interface Placement {
   nsPid?: number | undefined;
 }
 
+/** The suite runs as root in CI: other uids (setpriv), PID namespaces (unshare), chown. */
+export const isRoot = process.getuid?.() === 0;
+/** Test-name suffix of what is skipped without root, so the skip says why. */
+export const NEEDS_ROOT = '[needs root: other uids via setpriv, PID namespaces, chown; CI runs as root]';
+
+function requireRoot(what: string): void {
+  if (!isRoot) throw new Error(`${what} needs root (CAP_SETUID, CAP_SYS_ADMIN): run the suite as root, as CI does (see README)`);
+}
+
 /**
  * setpriv execs in place (the pid stays the program's), drops every capability
  * (bounding set too, as `drop: [ALL]` does) and supplementary groups.
@@ -34,11 +43,13 @@ export function place(p: Placement, file: string, args: string[]): [string, stri
   let f = file;
   let a = args;
   if (p.user) {
+    if (p.user.uid !== process.getuid?.()) requireRoot(`running a process as uid ${p.user.uid}`);
     a = ['--reuid', String(p.user.uid), '--regid', String(p.user.gid), '--clear-groups',
       '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', f, ...a];
     f = 'setpriv';
   }
   if (p.nsPid !== undefined) {
+    requireRoot('joining a PID namespace (nsenter)');
     // nsenter forks for a PID namespace: the program is its child, inside the namespace.
     a = ['--target', String(p.nsPid), '--pid', '--mount', '--', f, ...a];
     f = 'nsenter';
@@ -193,5 +204,25 @@ export function childrenOf(pid: number): number[] {
       .map(Number);
   } catch {
     return [];
+  }
+}
+
+/**
+ * Resolves once process `pid` sleeps in nanosleep(): the launcher's pause between
+ * connect attempts, so it has found no agent at least once. A state of the process
+ * read from /proc/PID/wchan, not a guess at how long that takes.
+ */
+export async function sleepingBetweenAttempts(pid: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let wchan = '';
+    try {
+      wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8');
+    } catch {
+      throw new Error(`process ${pid} exited before it waited for an agent`);
+    }
+    if (wchan.includes('nanosleep')) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} never slept between connect attempts (wchan ${wchan})`);
+    await new Promise((r) => setTimeout(r, 5));
   }
 }

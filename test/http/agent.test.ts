@@ -56,9 +56,9 @@ describe('probes of a real agent', () => {
     expect(await h.get('/livez/app')).toEqual({ status: 503, body: 'watchdog triggered by the application (WATCHDOG=trigger)\n' });
     expect((await h.get('/livez/other')).status).toBe(200);
     const m = seriesMap(await h.scrape());
-    expect(m.get('fdstore_watchdog_expired_total{container="app"}')).toBe(1);
-    expect(m.get('fdstore_container_live{container="app"}')).toBe(0);
-    expect(m.get('fdstore_container_ready{container="app"}')).toBe(0);
+    expect(m.get('fdstore_watchdog_expired_total{app_container="app"}')).toBe(1);
+    expect(m.get('fdstore_container_live{app_container="app"}')).toBe(0);
+    expect(m.get('fdstore_container_ready{app_container="app"}')).toBe(0);
   });
 
   it('the agent enforces a WATCHDOG_USEC= deadline on its own (no further message needed)', async () => {
@@ -69,7 +69,7 @@ describe('probes of a real agent', () => {
       return r.status === 503 ? r.body : undefined;
     }, '/livez to fail');
     expect(body).toBe('watchdog timeout (limit 300 ms)\n');
-    expect(seriesMap(await h.scrape()).get('fdstore_watchdog_expired_total{container="app"}')).toBe(1);
+    expect(seriesMap(await h.scrape()).get('fdstore_watchdog_expired_total{app_container="app"}')).toBe(1);
   });
 
   it('the agent enforces timeoutStartSec from its start', async () => {
@@ -79,7 +79,7 @@ describe('probes of a real agent', () => {
       return r.status === 503 ? r.body : undefined;
     }, '/livez to fail');
     expect(body).toBe('start timeout: no READY=1 within timeoutStartSec\n');
-    expect(seriesMap(await h.scrape()).get('fdstore_start_timeouts_total{container="app"}')).toBe(1);
+    expect(seriesMap(await h.scrape()).get('fdstore_start_timeouts_total{app_container="app"}')).toBe(1);
   });
 
   it('with watchdogSignal, WATCHDOG=trigger gets the main process SIGABRT (W5.5)', async () => {
@@ -109,25 +109,25 @@ describe('HTTP endpoint start-up failures', () => {
     const port = (blocker.address() as { port: number }).port;
     const root = tempRoot();
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-    const r = await run(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', join(root, 'run'), '--container', 'app', '--listen', `127.0.0.1:${port}`]);
+    const r = await run(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', join(root, 'run'), '--container', 'app', '--http', `127.0.0.1:${port}`]);
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.at(-1)).toMatchObject({
       level: 'error',
       msg: 'agent failed to start',
       code: 'EADDRINUSE',
-      error: `cannot listen on 127.0.0.1:${port} (--listen) for metrics and probes: address already in use; choose a free port or --listen off`,
+      error: `cannot listen on 127.0.0.1:${port} (--http) for metrics and probes: address already in use; choose a free port or --http off`,
     });
     expect(lines.some((l) => l.msg === 'agent ready')).toBe(false);
   });
 
-  it('a malformed --listen is a usage error', async () => {
+  it('a malformed --http is a usage error (one plain line)', async () => {
     requireBuild();
     const root = tempRoot();
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-    const r = await run(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', join(root, 'run'), '--container', 'app', '--listen', '9721']);
+    const r = await run(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', join(root, 'run'), '--container', 'app', '--http', '9721']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--listen must be HOST:PORT, [IPV6]:PORT or off');
+    expect(r.stderr).toBe('fdstore agent: --http must be HOST:PORT, [IPV6]:PORT or off, not "9721"\n');
   });
 });
 

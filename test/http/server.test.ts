@@ -1,6 +1,6 @@
 /**
  * The HTTP endpoint on a real loopback socket: routes, status codes, one-line
- * bodies, HEAD, methods, a busy port, and --listen parsing.
+ * bodies, HEAD, methods, a busy port, and --http parsing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
@@ -100,7 +100,7 @@ describe('HttpServer', () => {
     const http = new HttpServer({ registry: new Registry(), log, health: () => ({ ok: true, reason: 'ok' }), run: () => undefined });
     await expect(http.start({ host: '127.0.0.1', port })).rejects.toMatchObject({
       code: 'EADDRINUSE',
-      message: `cannot listen on 127.0.0.1:${port} (--listen) for metrics and probes: address already in use; choose a free port or --listen off`,
+      message: `cannot listen on 127.0.0.1:${port} (--http) for metrics and probes: address already in use; choose a free port or --http off`,
     });
     await http.close();
   });

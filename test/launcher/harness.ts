@@ -40,6 +40,8 @@ export interface RunOptions {
   cwd?: string;
   stdio?: StdioOptions;
   exe?: string;
+  /** Called with the launcher's pid right after the spawn. */
+  onSpawn?: (pid: number) => void;
 }
 
 export function run(args: string[], opts: RunOptions = {}): Promise<Run> {
@@ -49,6 +51,7 @@ export function run(args: string[], opts: RunOptions = {}): Promise<Run> {
     cwd: opts.cwd,
     stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
   });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -154,8 +154,10 @@ describe('a failing agent exits 111 without running the command', () => {
     const r = await fails(['--fds', '600', '--stall-after', '1'], /sent nothing for 300 ms/, {
       env: env({ FDSTORE_EXEC_TIMEOUT_MS: '300' }),
     });
+    // The launcher gave up after its 300 ms, not before (a lower bound that load cannot
+    // break). That it used 300 and not the 5 s default, the message says: no upper
+    // bound on a loaded machine's wall time.
     expect(r.ms).toBeGreaterThanOrEqual(300);
-    expect(r.ms).toBeLessThan(4000);
   });
 
   it('when it stalls before the end message', () =>

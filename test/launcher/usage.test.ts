@@ -3,6 +3,8 @@ import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { packageVersion } from '../../src/metrics/version.js';
+import { sleepingBetweenAttempts } from '../helpers/proc.js';
 import { buildLauncher, checkApp, env, expectedOpen, launcher, report, run, startPeer, tempDir } from './harness.js';
 
 beforeAll(buildLauncher);
@@ -30,6 +32,13 @@ describe('usage', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^usage: fdstore-exec \[--dir DIR\] \[--wait-ms N\] -- COMMAND/);
     expect(r.stdout).toContain('FDSTORE_EXEC_TIMEOUT_MS');
+    expect(r.stderr).toBe('');
+  });
+
+  it('--version prints the package version on stdout and exits 0', async () => {
+    const r = await run(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`fdstore-exec ${packageVersion()}\n`);
     expect(r.stderr).toBe('');
   });
 
@@ -98,6 +107,8 @@ describe('no agent', () => {
     expect(r.stderr).toBe(
       `fdstore-exec: no agent at ${d}/restore after 200 ms, starting without stored fds\n`,
     );
+    // A lower bound only, which load cannot break: the launcher waited its 200 ms
+    // inside the time this process measured around it.
     expect(r.ms).toBeGreaterThanOrEqual(200);
     const app = report(r);
     expect(app.env).toEqual({
@@ -119,8 +130,9 @@ describe('no agent', () => {
 
   it('connects to an agent that comes up while it waits', async () => {
     const d = dir();
-    const launched = run(['--wait-ms', '5000', '--dir', d, '--', 'python3', checkApp]);
-    await new Promise((res) => setTimeout(res, 300));
+    let pid = -1;
+    const launched = run(['--wait-ms', '5000', '--dir', d, '--', 'python3', checkApp], { onSpawn: (p) => (pid = p) });
+    await sleepingBetweenAttempts(pid); // it found no agent at least once: the agent comes up while it waits
     const peer = await startPeer(d, ['--fds', '2']);
     const r = await launched;
     expect(r.stderr).toBe('');

@@ -58,14 +58,14 @@ describe('/metrics of a real agent', () => {
 
     const text = await until(async () => {
       const t = await h.scrape();
-      return seriesMap(t).get('fdstore_fds_dropped_total{container="app",reason="hangup"}') === 1 ? t : undefined;
+      return seriesMap(t).get('fdstore_fds_dropped_total{app_container="app",reason="hangup"}') === 1 ? t : undefined;
     }, 'the hang-up to be counted').catch(async (e: Error) => {
       throw new Error(`${e.message}\n${(await h.scrape()).split('\n').filter((l) => l.startsWith('fdstore_fds_') || l.startsWith('fdstore_stored')).join('\n')}\n${h.agent.stderrTail()}`);
     });
     const got = seriesMap(text);
 
     const expected = new Map([...zeroSeries('app', 8), ...zeroSeries('worker', 8)]);
-    const app = (name: string, v: number, extra = ''): void => void expected.set(`fdstore_${name}{container="app"${extra}}`, v);
+    const app = (name: string, v: number, extra = ''): void => void expected.set(`fdstore_${name}{app_container="app"${extra}}`, v);
     app('notify_messages_total', 10, ',result="accepted"');
     app('notify_messages_total', 1, ',result="rejected"');
     app('notify_rejected_total', 1, ',reason="nul_byte"');
@@ -84,7 +84,7 @@ describe('/metrics of a real agent', () => {
     app('container_state', 0, ',state="starting"');
     app('container_state', 1, ',state="reloading"');
     expected.set('fdstore_build_info{version="0.1.0"}', 1);
-    const ping = got.get('fdstore_watchdog_last_ping_timestamp_seconds{container="app"}')!;
+    const ping = got.get('fdstore_watchdog_last_ping_timestamp_seconds{app_container="app"}')!;
     expect(ping).toBeGreaterThanOrEqual(t0 - 1);
     expect(ping).toBeLessThanOrEqual(t1 + 1);
     app('watchdog_last_ping_timestamp_seconds', ping);
@@ -118,7 +118,7 @@ describe('/metrics of a real agent', () => {
     const after = [...seriesMap(text, '').keys()].sort();
     expect(after).toEqual(before);
     const got = seriesMap(text);
-    expect(got.get('fdstore_notify_messages_total{container="app",result="accepted"}')).toBe(400);
+    expect(got.get('fdstore_notify_messages_total{app_container="app",result="accepted"}')).toBe(400);
     const stored = [...got].filter(([k]) => k.startsWith('fdstore_stored_fds{')).reduce((a, [, v]) => a + v, 0);
     expect(stored).toBeGreaterThan(0);
     expect(stored).toBe((await h.agent.ls()).fds.length);

@@ -57,23 +57,23 @@ export function promtoolCheck(text: string): { code: number | null; output: stri
 /** Every fdstore_ series one container has before any event. */
 export function zeroSeries(c: string, max: number): Map<string, number> {
   const m = new Map<string, number>();
-  for (const r of ['accepted', 'rejected']) m.set(`fdstore_notify_messages_total{container="${c}",result="${r}"}`, 0);
-  for (const r of REJECT_REASONS) m.set(`fdstore_notify_rejected_total{container="${c}",reason="${r}"}`, 0);
-  for (const r of DROP_REASONS) m.set(`fdstore_fds_dropped_total{container="${c}",reason="${r}"}`, 0);
-  for (const r of LOG_REASONS) m.set(`fdstore_log_suppressed_total{container="${c}",reason="${r}"}`, 0);
+  for (const r of ['accepted', 'rejected']) m.set(`fdstore_notify_messages_total{app_container="${c}",result="${r}"}`, 0);
+  for (const r of REJECT_REASONS) m.set(`fdstore_notify_rejected_total{app_container="${c}",reason="${r}"}`, 0);
+  for (const r of DROP_REASONS) m.set(`fdstore_fds_dropped_total{app_container="${c}",reason="${r}"}`, 0);
+  for (const r of LOG_REASONS) m.set(`fdstore_log_suppressed_total{app_container="${c}",reason="${r}"}`, 0);
   for (const n of [
     'fds_stored_total', 'restores_total', 'restored_fds_total', 'watchdog_expired_total', 'start_timeouts_total',
     'watchdog_pings_total', 'main_process_starts_total', 'notify_warnings_total', 'fd_store_max', 'container_ready',
     'container_live', 'watchdog_timeout_seconds', 'watchdog_last_ping_timestamp_seconds',
     'restore_duration_seconds_sum', 'restore_duration_seconds_count',
-  ]) m.set(`fdstore_${n}{container="${c}"}`, 0);
+  ]) m.set(`fdstore_${n}{app_container="${c}"}`, 0);
   for (const le of ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']) {
-    m.set(`fdstore_restore_duration_seconds_bucket{container="${c}",le="${le}"}`, 0);
+    m.set(`fdstore_restore_duration_seconds_bucket{app_container="${c}",le="${le}"}`, 0);
   }
-  for (const t of FD_TYPES) m.set(`fdstore_stored_fds{container="${c}",type="${t}"}`, 0);
-  for (const s of RUN_PHASES) m.set(`fdstore_container_state{container="${c}",state="${s}"}`, s === 'starting' ? 1 : 0);
-  m.set(`fdstore_fd_store_max{container="${c}"}`, max);
-  m.set(`fdstore_container_live{container="${c}"}`, 1);
+  for (const t of FD_TYPES) m.set(`fdstore_stored_fds{app_container="${c}",type="${t}"}`, 0);
+  for (const s of RUN_PHASES) m.set(`fdstore_container_state{app_container="${c}",state="${s}"}`, s === 'starting' ? 1 : 0);
+  m.set(`fdstore_fd_store_max{app_container="${c}"}`, max);
+  m.set(`fdstore_container_live{app_container="${c}"}`, 1);
   return m;
 }
 

@@ -37,7 +37,7 @@ export function requireBuild(): void {
 export async function startHttpAgent(opts: StartAgentOptions = {}): Promise<HttpAgent> {
   requireBuild();
   const port = await freePort();
-  const agent = await startAgent({ ...opts, args: [...(opts.args ?? []), '--listen', `127.0.0.1:${port}`] });
+  const agent = await startAgent({ ...opts, args: [...(opts.args ?? []), '--http', `127.0.0.1:${port}`] });
   const get = async (path: string) => {
     const r = await fetch(`http://127.0.0.1:${port}${path}`);
     return { status: r.status, body: await r.text() };

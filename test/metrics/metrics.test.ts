@@ -70,10 +70,10 @@ describe('Metrics', () => {
   it('has the per-container series even before the agent holds the containers', async () => {
     const s = setup(['app'], false);
     const got = await s.scrape();
-    expect(got.get('fdstore_stored_fds{container="app",type="tcp_listen"}')).toBe(0);
-    expect(got.get('fdstore_fd_store_max{container="app"}')).toBe(0);
-    expect(got.get('fdstore_container_state{container="app",state="starting"}')).toBe(0);
-    expect(got.get('fdstore_notify_rejected_total{container="app",reason="bad_barrier"}')).toBe(0);
+    expect(got.get('fdstore_stored_fds{app_container="app",type="tcp_listen"}')).toBe(0);
+    expect(got.get('fdstore_fd_store_max{app_container="app"}')).toBe(0);
+    expect(got.get('fdstore_container_state{app_container="app",state="starting"}')).toBe(0);
+    expect(got.get('fdstore_notify_rejected_total{app_container="app",reason="bad_barrier"}')).toBe(0);
   });
 
   it('counts observer events, also when called detached through fanout()', async () => {
@@ -96,25 +96,25 @@ describe('Metrics', () => {
     o.mainPid('app', 77);
     o.stateChanged('app', 'ready');
     const m = await s.scrape();
-    expect(m.get('fdstore_notify_messages_total{container="app",result="accepted"}')).toBe(2);
-    expect(m.get('fdstore_notify_messages_total{container="app",result="rejected"}')).toBe(2);
-    expect(m.get('fdstore_notify_rejected_total{container="app",reason="nul_byte"}')).toBe(1);
-    expect(m.get('fdstore_notify_rejected_total{container="app",reason="unauthorized"}')).toBe(1);
-    expect(m.get('fdstore_fds_dropped_total{container="app",reason="over_limit"}')).toBe(3);
-    expect(m.get('fdstore_fds_dropped_total{container="worker",reason="hangup"}')).toBe(1);
-    expect(m.get('fdstore_fds_stored_total{container="app"}')).toBe(5);
-    expect(m.get('fdstore_notify_warnings_total{container="app"}')).toBe(1);
-    expect(m.get('fdstore_watchdog_pings_total{container="app"}')).toBe(1);
-    expect(m.get('fdstore_watchdog_last_ping_timestamp_seconds{container="app"}')).toBe(1_700_000_000);
-    expect(m.get('fdstore_watchdog_last_ping_timestamp_seconds{container="worker"}')).toBe(0);
-    expect(m.get('fdstore_watchdog_expired_total{container="app"}')).toBe(2);
-    expect(m.get('fdstore_start_timeouts_total{container="worker"}')).toBe(1);
-    expect(m.get('fdstore_main_process_starts_total{container="app"}')).toBe(1);
-    expect(m.get('fdstore_restores_total{container="app"}')).toBe(1);
-    expect(m.get('fdstore_restored_fds_total{container="app"}')).toBe(4);
-    expect(m.get('fdstore_restore_duration_seconds_bucket{container="app",le="0.0025"}')).toBe(0);
-    expect(m.get('fdstore_restore_duration_seconds_bucket{container="app",le="0.005"}')).toBe(1);
-    expect(m.get('fdstore_restore_duration_seconds_sum{container="app"}')).toBe(0.003);
+    expect(m.get('fdstore_notify_messages_total{app_container="app",result="accepted"}')).toBe(2);
+    expect(m.get('fdstore_notify_messages_total{app_container="app",result="rejected"}')).toBe(2);
+    expect(m.get('fdstore_notify_rejected_total{app_container="app",reason="nul_byte"}')).toBe(1);
+    expect(m.get('fdstore_notify_rejected_total{app_container="app",reason="unauthorized"}')).toBe(1);
+    expect(m.get('fdstore_fds_dropped_total{app_container="app",reason="over_limit"}')).toBe(3);
+    expect(m.get('fdstore_fds_dropped_total{app_container="worker",reason="hangup"}')).toBe(1);
+    expect(m.get('fdstore_fds_stored_total{app_container="app"}')).toBe(5);
+    expect(m.get('fdstore_notify_warnings_total{app_container="app"}')).toBe(1);
+    expect(m.get('fdstore_watchdog_pings_total{app_container="app"}')).toBe(1);
+    expect(m.get('fdstore_watchdog_last_ping_timestamp_seconds{app_container="app"}')).toBe(1_700_000_000);
+    expect(m.get('fdstore_watchdog_last_ping_timestamp_seconds{app_container="worker"}')).toBe(0);
+    expect(m.get('fdstore_watchdog_expired_total{app_container="app"}')).toBe(2);
+    expect(m.get('fdstore_start_timeouts_total{app_container="worker"}')).toBe(1);
+    expect(m.get('fdstore_main_process_starts_total{app_container="app"}')).toBe(1);
+    expect(m.get('fdstore_restores_total{app_container="app"}')).toBe(1);
+    expect(m.get('fdstore_restored_fds_total{app_container="app"}')).toBe(4);
+    expect(m.get('fdstore_restore_duration_seconds_bucket{app_container="app",le="0.0025"}')).toBe(0);
+    expect(m.get('fdstore_restore_duration_seconds_bucket{app_container="app",le="0.005"}')).toBe(1);
+    expect(m.get('fdstore_restore_duration_seconds_sum{app_container="app"}')).toBe(0.003);
   });
 
   it('reads state gauges from the containers at scrape time', async () => {
@@ -123,22 +123,22 @@ describe('Metrics', () => {
     app!.run.watchdogUsecOverride = 2_500_000n;
     app!.run.ready(0);
     let m = await s.scrape();
-    expect(m.get('fdstore_container_ready{container="app"}')).toBe(1);
-    expect(m.get('fdstore_container_state{container="app",state="ready"}')).toBe(1);
-    expect(m.get('fdstore_container_state{container="app",state="starting"}')).toBe(0);
-    expect(m.get('fdstore_watchdog_timeout_seconds{container="app"}')).toBe(2.5);
+    expect(m.get('fdstore_container_ready{app_container="app"}')).toBe(1);
+    expect(m.get('fdstore_container_state{app_container="app",state="ready"}')).toBe(1);
+    expect(m.get('fdstore_container_state{app_container="app",state="starting"}')).toBe(0);
+    expect(m.get('fdstore_watchdog_timeout_seconds{app_container="app"}')).toBe(2.5);
     app!.run.reloading();
     m = await s.scrape();
-    expect(m.get('fdstore_container_ready{container="app"}')).toBe(1);
+    expect(m.get('fdstore_container_ready{app_container="app"}')).toBe(1);
     app!.run.trigger();
     app!.run.stopping();
     m = await s.scrape();
-    expect(m.get('fdstore_container_ready{container="app"}')).toBe(0);
-    expect(m.get('fdstore_container_live{container="app"}')).toBe(0);
-    expect(m.get('fdstore_container_state{container="app",state="stopping"}')).toBe(1);
+    expect(m.get('fdstore_container_ready{app_container="app"}')).toBe(0);
+    expect(m.get('fdstore_container_live{app_container="app"}')).toBe(0);
+    expect(m.get('fdstore_container_state{app_container="app",state="stopping"}')).toBe(1);
     app!.store.setMax(7);
     m = await s.scrape();
-    expect(m.get('fdstore_fd_store_max{container="app"}')).toBe(7);
+    expect(m.get('fdstore_fd_store_max{app_container="app"}')).toBe(7);
     const text = await s.registry.metrics();
     expect(text).toContain('process_open_fds 42');
     expect(text).toContain('process_max_fds 1024');
@@ -151,22 +151,22 @@ describe('Metrics', () => {
     app!.store.add([10, 11, 12], [stat(1), stat(2), stat(3, S_IFREG)], 'web', true);
     worker!.store.add([20], [stat(4)], 'q', true);
     let m = await s.scrape();
-    expect(m.get('fdstore_stored_fds{container="app",type="tcp_listen"}')).toBe(2);
-    expect(m.get('fdstore_stored_fds{container="app",type="memfd"}')).toBe(1);
-    expect(m.get('fdstore_stored_fds{container="worker",type="udp"}')).toBe(1);
-    expect(m.get('fdstore_stored_fds{container="worker",type="tcp_listen"}')).toBe(0);
+    expect(m.get('fdstore_stored_fds{app_container="app",type="tcp_listen"}')).toBe(2);
+    expect(m.get('fdstore_stored_fds{app_container="app",type="memfd"}')).toBe(1);
+    expect(m.get('fdstore_stored_fds{app_container="worker",type="udp"}')).toBe(1);
+    expect(m.get('fdstore_stored_fds{app_container="worker",type="tcp_listen"}')).toBe(0);
     expect(s.typeCalls).toHaveLength(4);
     await s.scrape();
     await s.scrape();
     expect(s.typeCalls).toHaveLength(4);
     app!.store.removeByName('web');
     m = await s.scrape();
-    expect(m.get('fdstore_stored_fds{container="app",type="tcp_listen"}')).toBe(0);
+    expect(m.get('fdstore_stored_fds{app_container="app",type="tcp_listen"}')).toBe(0);
     // Same fd number, new entry (new id): asked again, not served from a stale cache.
     s.types.set(10, 'unix');
     app!.store.add([10], [stat(1)], 'web', true);
     m = await s.scrape();
-    expect(m.get('fdstore_stored_fds{container="app",type="unix"}')).toBe(1);
+    expect(m.get('fdstore_stored_fds{app_container="app",type="unix"}')).toBe(1);
     expect(s.typeCalls).toHaveLength(5);
   });
 
@@ -174,11 +174,11 @@ describe('Metrics', () => {
     const s = setup(['app']);
     s.types.set(10, null);
     s.containers[0]!.store.add([10], [stat(1)], 'x', true);
-    expect((await s.scrape()).get('fdstore_stored_fds{container="app",type="other"}')).toBe(1);
+    expect((await s.scrape()).get('fdstore_stored_fds{app_container="app",type="other"}')).toBe(1);
     s.types.set(10, 'pipe');
     const m = await s.scrape();
-    expect(m.get('fdstore_stored_fds{container="app",type="pipe"}')).toBe(1);
-    expect(m.get('fdstore_stored_fds{container="app",type="other"}')).toBe(0);
+    expect(m.get('fdstore_stored_fds{app_container="app",type="pipe"}')).toBe(1);
+    expect(m.get('fdstore_stored_fds{app_container="app",type="other"}')).toBe(0);
   });
 
   it('ignores events for containers it was not configured with: labels stay bounded', async () => {

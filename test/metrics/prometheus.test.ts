@@ -63,7 +63,7 @@ describe('Prometheus scrapes the agent', () => {
     cleanups.push(() => proc.close());
 
     const prom = await startPrometheus(h.agent.root, `127.0.0.1:${h.port}`);
-    const q = 'fdstore_stored_fds{job="fdstore",container="app"}';
+    const q = 'fdstore_stored_fds{job="fdstore",app_container="app"}';
     const vec = await until(
       async () => {
         const v = await prom.query(q).catch(() => undefined);
@@ -81,7 +81,7 @@ describe('Prometheus scrapes the agent', () => {
 
     const up = await prom.query('up{job="fdstore"}');
     expect(up.data.result[0]?.value[1]).toBe('1');
-    const ready = await prom.query('fdstore_container_ready{container="app"}');
+    const ready = await prom.query('fdstore_container_ready{app_container="app"}');
     expect(ready.data.result[0]?.value[1]).toBe('1');
   });
 });

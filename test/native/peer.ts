@@ -76,3 +76,12 @@ export function isCloexec(fd: number): boolean {
   const m = /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
   return m !== null && (parseInt(m[1]!, 8) & 0o2000000) !== 0;
 }
+
+/**
+ * Two turns of the event loop: the second passes through a poll phase that began
+ * after this call, so an fd that is ready now has had its callback run by then.
+ * The sync point for "this callback did not (or did) fire", instead of a sleep.
+ */
+export async function loopTurns(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise<void>((r) => setImmediate(r));
+}

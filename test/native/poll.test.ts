@@ -1,7 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   close,
@@ -22,7 +21,7 @@ import {
   type NotifyDatagram,
 } from '../../src/native/sys.js';
 import { ADDON_RELATIVE_PATH, packageRoot } from '../../src/native/load.js';
-import { makeTmp, readable, sendDgram, startPeer } from './peer.js';
+import { loopTurns, makeTmp, readable, sendDgram, startPeer } from './peer.js';
 
 let tmp: ReturnType<typeof makeTmp>;
 let path: string;
@@ -107,7 +106,7 @@ describe('pollStart / pollStop', () => {
     await done;
     expect(got[0]!.data.toString()).toBe('READY=1');
     sendDgram({ path, data: 'STATUS=x' });
-    await sleep(100);
+    await loopTurns(); // a poll phase with the datagram ready: a live handle would fire
     expect(calls).toBe(1);
     expect(recvNotify(sock)!.data.toString()).toBe('STATUS=x');
   });
@@ -165,19 +164,26 @@ describe('pollStart / pollStop', () => {
   it('leaks no fds over many start/stop cycles', async () => {
     const before = countFds();
     for (let i = 0; i < 200; i++) pollStop(pollStart(sock, POLL_READABLE, () => {}));
-    await sleep(10);
+    await loopTurns(); // libuv finishes closing handles in the loop
     expect(countFds()).toBe(before);
   });
 });
 
 describe('pidfdOpen', () => {
-  it('becomes readable when the child exits', async () => {
-    const child = spawn('sleep', ['0.3'], { stdio: 'ignore' });
+  it('becomes readable when the child exits, not before', async () => {
+    const child = spawn('sleep', ['3600'], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
     const pidfd = pidfdOpen(child.pid!);
-    const t0 = Date.now();
-    const events = await readable(pidfd);
-    expect(events & POLL_READABLE).toBe(POLL_READABLE);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+    let fired = false;
+    const got = readable(pidfd).then((events) => {
+      fired = true;
+      return events;
+    });
+    await loopTurns(); // polled while the child lives: not readable
+    expect(fired).toBe(false);
+    child.kill('SIGKILL');
+    expect(await got & POLL_READABLE).toBe(POLL_READABLE);
+    await exited;
     close(pidfd);
   });
 

@@ -29,7 +29,7 @@ function failingAgent(config: string): Promise<{ code: number | null; stderr: st
   const file = join(root, 'config.yaml');
   writeFileSync(file, config);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', join(root, 'run'), '--container', 'app', '--listen', 'off', '--config', file], {
+    const child = spawn(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', join(root, 'run'), '--container', 'app', '--http', 'off', '--config', file], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

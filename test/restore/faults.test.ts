@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { Agent, startAgent, tempRoot } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
-import { FDSTORE_BIN, REPO } from '../helpers/proc.js';
+import { FDSTORE_BIN, REPO, sleepingBetweenAttempts } from '../helpers/proc.js';
 import { restoreFixture, cleanEnv, Consumer, containerState, freePort, launcherOf, sleep, until, waitExited } from './harness.js';
 
 const BULK = 5000;
@@ -37,7 +37,7 @@ async function fill(agent: Agent): Promise<void> {
 }
 
 describe('faults', () => {
-  it('app SIGKILLed while storing many 253-fd messages: what arrived is stored, nothing leaks', async () => {
+  it('app SIGKILLed while storing many 253-fd messages: what arrived is stored, nothing leaks', { timeout: 300_000 }, async () => {
     const agent = await bigAgent();
     const baseline = agent.fdCount();
     const seen: number[] = [];
@@ -58,7 +58,7 @@ describe('faults', () => {
     expect(agent.alive).toBe(true);
   });
 
-  it('a store of 5,000 fds is restored in full, and a launcher killed while receiving it costs nothing', async () => {
+  it('a store of 5,000 fds is restored in full, and a launcher killed while receiving it costs nothing', { timeout: 300_000 }, async () => {
     const agent = await bigAgent();
     const baseline = agent.fdCount();
     await fill(agent);
@@ -100,11 +100,11 @@ describe('faults', () => {
     const early = new Consumer(join(REPO, 'agent', 'launcher', 'fdstore-exec'), fixture.consumer, {
       launcherArgs: ['--dir', join(runDir, 'app'), '--wait-ms', '20000'],
     });
-    await sleep(500);
+    await sleepingBetweenAttempts(early.proc.pid); // it found no agent and waits
     expect(early.proc.child.exitCode).toBe(null);
     const file = join(root, 'config.yaml');
     writeFileSync(file, stringify({ containers: [{ name: 'app', listen: [{ name: 'http', address: `127.0.0.1:${port}` }] }] }));
-    const child = spawn(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--container', 'app', '--listen', 'off', '--config', file], {
+    const child = spawn(process.execPath, [FDSTORE_BIN, 'agent', '--run-dir', runDir, '--container', 'app', '--http', 'off', '--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const agent = new Agent(child, root, runDir, {});

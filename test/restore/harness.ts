@@ -150,6 +150,16 @@ export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 
   }
 }
 
+/**
+ * Waits until every load has had `n` more answers than at the call: requests are
+ * flowing through the process serving now. The point to restart it under load,
+ * rather than a sleep that serves few requests on a loaded machine.
+ */
+export async function servedMore(loads: ReadonlyArray<{ stats: { ok: number } }>, n: number, timeoutMs = 30_000): Promise<void> {
+  const from = loads.map((l) => l.stats.ok);
+  await until(() => loads.every((l, i) => l.stats.ok >= from[i]! + n), timeoutMs, `${n} more answers on each of ${loads.length} loads`);
+}
+
 /** `ls --json` state of one container. */
 export async function containerState(agent: Agent, name = 'app'): Promise<Record<string, unknown>> {
   const ls = await agent.ls(name);

@@ -5,9 +5,8 @@
  * unit's: not in the store, never deduplicated against it (F3.29), kept for the
  * agent's life (a stopped or crashed app does not close them), closed on stop.
  */
-import { mkdirSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { dirname } from 'node:path';
+import { makeParents } from './rundir.js';
 import type { ListenConfig } from '../config/types.js';
 import type { SysError } from '../native/sys.js';
 import type { Passed } from '../restore/encode.js';
@@ -78,7 +77,7 @@ export class Listeners {
     for (const l of cfgs) {
       try {
         // systemd creates missing parent directories (DirectoryMode=0755) too.
-        if (l.kind.startsWith('unix') && l.address.startsWith('/')) mkdirSync(dirname(l.address), { recursive: true, mode: 0o755 });
+        if (l.kind.startsWith('unix') && l.address.startsWith('/')) makeParents(l.address, 'listen socket');
         const fd = kernel.listenSocket(l.kind, l.address, l.backlog, l.reusePort);
         bound.push({ name: l.name, kind: l.kind, address: l.address, fd });
       } catch (e) {

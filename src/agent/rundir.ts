@@ -90,9 +90,18 @@ function openDir(path: string, open: string, what: string): number {
     return openSync(open, O_DIR_NOFOLLOW);
   } catch (e) {
     const code = errCode(e);
-    if (code === 'ELOOP') throw new RunDirError(`${what} ${path} is a symlink (${owner(path)}): refusing to follow it`);
-    if (code === 'ENOTDIR') throw new RunDirError(`${what} ${path} is not a directory (${owner(path)})`);
-    throw new RunDirError(`cannot open ${what} ${path}: ${code}`);
+    // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (or ELOOP): lstat tells which it was.
+    if (code === 'ELOOP' || code === 'ENOTDIR') {
+      let link = code === 'ELOOP';
+      try {
+        link = lstatSync(path).isSymbolicLink();
+      } catch {
+        // gone meanwhile: report what open said
+      }
+      if (link) throw new RunDirError(`${what}${path} is a symlink (${owner(path)}): refusing to follow it`);
+      throw new RunDirError(`${what}${path} is not a directory (${owner(path)})`);
+    }
+    throw new RunDirError(`cannot open ${what}${path}: ${code}`);
   }
 }
 
@@ -111,7 +120,7 @@ export function openRunDir(path: string, uid: number): RunDir {
   } catch (e) {
     if (errCode(e) !== 'EEXIST') throw new RunDirError(`cannot create run dir ${path}: ${errCode(e)}`);
   }
-  const fd = openDir(path, path, 'run dir');
+  const fd = openDir(path, path, 'run dir ');
   try {
     const st = fstatSync(fd);
     if (st.uid !== uid && st.uid !== 0) {
@@ -146,7 +155,7 @@ export function openOwnDir(runDirFd: number, runDir: string, name: string, uid: 
     if (errCode(e) !== 'EEXIST') throw new RunDirError(`cannot create ${path}: ${errCode(e)}`);
     created = false;
   }
-  const fd = openDir(path, at(runDirFd, name), 'directory');
+  const fd = openDir(path, at(runDirFd, name), '');
   try {
     // The mode asked for, whatever the umask: apps of other uids must reach the sockets.
     if (created) fchmodSync(fd, dirMode);

@@ -23,6 +23,8 @@ export interface ContainerStatus {
   liveReason: string;
   restores: number;
   starts: number;
+  /** `listen:` sockets held by the running app since the agent restarted (bound again at its next start). */
+  listenHeld?: string[];
 }
 
 export interface FdRow {

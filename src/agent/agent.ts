@@ -114,9 +114,16 @@ export class Agent {
         const dfd = openOwnDir(top.fd, runDir, cfg.name, uid, 0o755, SUBPATH_HINT);
         dirFds.push(dfd);
         // Bound first, like socket units before their services: a busy port fails the start.
-        const sockets = Listeners.bind(kernel, cfg.name, cfg.listen);
+        // An address in use is the running app's after an agent restart: start anyway (item 15).
+        const sockets = Listeners.bind(kernel, cfg.name, cfg.listen, true);
         this.sockets.set(cfg.name, sockets);
-        for (const b of sockets.entries()) this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
+        for (const b of sockets.entries()) {
+          if (b.held) {
+            this.d.log.warning('listen socket held by the running app: bound again when the app next starts', {
+              container: cfg.name, name: b.name, kind: b.kind, address: b.address,
+            });
+          } else this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
+        }
         // Bound through the directory's fd: a DIR/NAME swapped after the check is never followed.
         const server = binding(notifyPath(runDir, cfg.name), () => NotifyServer.bind(this.notifyDeps(), c, at(dfd, NOTIFY_NAME)));
         this.notify.set(cfg.name, server);
@@ -192,7 +199,9 @@ export class Agent {
 
   describe(only?: string): AdminResponse {
     const list = only === undefined ? [...this.containers.values()] : [this.mustContainer(only)];
-    return { ok: true, ...describeContainers(list, (fd) => this.fdInfo(fd), this.d.nowMs()) };
+    const d = describeContainers(list, (fd) => this.fdInfo(fd), this.d.nowMs());
+    for (const c of d.containers) c.listenHeld = this.sockets.get(c.name)?.held() ?? [];
+    return { ok: true, ...d };
   }
 
   private fdInfo(fd: number): FdInfo | null {

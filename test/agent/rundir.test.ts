@@ -140,6 +140,18 @@ describe('item 10: untrusted paths in the run dir are refused', () => {
     expect(statSync(dir).mode & 0o7777).toBe(0o1777);
   });
 
+  it('accepts a root-owned 0777 run dir (an emptyDir) under a non-root agent, and says it cannot fix it', async () => {
+    const { dir } = sharedRunDir();
+    const user = { uid: 64919, gid: 64919 };
+    agent = await startAgent({ containers: ['b'], user, args: ['--run-dir', dir] });
+    const note = agent.logs.find((l) => l.msg === 'run dir is shared');
+    expect(String(note?.note)).toMatch(new RegExp(`run dir ${dir} \\(owned by uid 0, mode 0777\\) is writable by others without the sticky bit and the agent \\(uid 64919\\) cannot change that`));
+    expect(statSync(dir).mode & 0o7777).toBe(0o777);
+    expect(statSync(join(dir, 'b')).uid).toBe(64919);
+    const ls = await agent.cli(['ls', '--run-dir', dir, '--json']);
+    expect(ls.code, ls.stderr).toBe(0);
+  });
+
   it('installs the launcher through a pre-planted .fdstore-exec.PID.tmp symlink without writing its target', () => {
     const { root, dir } = sharedRunDir();
     const victim = join(root, 'victim');

@@ -3,7 +3,7 @@
  * fd store, one epoll set reporting hang-ups of stored fds, and the admin socket.
  * Built and started by cli/agent.ts; every dependency is passed in.
  */
-import { closeSync } from 'node:fs';
+import { closeSync, lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AdminServer } from '../admin/server.js';
 import { describeContainers } from '../admin/describe.js';
@@ -114,8 +114,9 @@ export class Agent {
         const dfd = openOwnDir(top.fd, runDir, cfg.name, uid, 0o755, SUBPATH_HINT);
         dirFds.push(dfd);
         // Bound first, like socket units before their services: a busy port fails the start.
-        // An address in use is the running app's after an agent restart: start anyway (item 15).
-        const sockets = Listeners.bind(kernel, cfg.name, cfg.listen, true);
+        // After an agent restart (an earlier agent's restore socket is there) an address in
+        // use is the running app's: start anyway (item 15). On a first start a busy port fails it.
+        const sockets = Listeners.bind(kernel, cfg.name, cfg.listen, hasSocket(dfd, RESTORE_NAME));
         this.sockets.set(cfg.name, sockets);
         for (const b of sockets.entries()) {
           if (b.held) {
@@ -297,6 +298,15 @@ export class Agent {
       nowMs: this.d.nowMs,
       mainPidChanged: (c, pid) => this.lifecycle.mainPidChanged(c, pid),
     };
+  }
+}
+
+/** An earlier agent's socket at name in the directory dfd (never through a symlink). */
+function hasSocket(dfd: number, name: string): boolean {
+  try {
+    return lstatSync(at(dfd, name)).isSocket();
+  } catch {
+    return false;
   }
 }
 

@@ -80,8 +80,9 @@ export class Listeners {
 
   /**
    * Binds every entry in order; on any failure closes what it bound and throws
-   * ListenError. With `heldOk` (the agent's start), an address in use is kept as
-   * held instead: after an agent restart the running app still has the socket.
+   * ListenError. With `heldOk` (the start of an agent that replaces an earlier one),
+   * a tcp/udp address in use is kept as held instead: the running app still has the
+   * earlier agent's socket.
    */
   static bind(kernel: Kernel, container: string, cfgs: readonly ListenConfig[], heldOk = false): Listeners {
     const bound: BoundListener[] = [];
@@ -89,7 +90,8 @@ export class Listeners {
       try {
         bound.push(bindOne(kernel, l));
       } catch (e) {
-        if (heldOk && (e as Partial<SysError>).code === 'EADDRINUSE') {
+        // Unix paths never are: a socket file is unlinked and bound again, anything else is not ours.
+        if (heldOk && (l.kind === 'tcp' || l.kind === 'udp') && (e as Partial<SysError>).code === 'EADDRINUSE') {
           bound.push({ name: l.name, kind: l.kind, address: l.address, fd: -1, held: true });
           continue;
         }

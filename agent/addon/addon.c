@@ -344,6 +344,35 @@ static napi_value ReserveFds(napi_env env, napi_callback_info info) {
   return num(env, sys_reserve_fds((int)n));
 }
 
+static napi_value LockExclusive(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT_ARG(0, fd);
+  return num(env, sys_lock_exclusive((int)fd));
+}
+
+static napi_value SetDumpable(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  INT_ARG(0, on);
+  return num(env, sys_set_dumpable(on != 0));
+}
+
+static napi_value GetDumpable(napi_env env, napi_callback_info info) {
+  (void)info;
+  return num(env, sys_get_dumpable());
+}
+
+static napi_value ChmodAt(napi_env env, napi_callback_info info) {
+  char *name;
+  int r;
+  ARGS(3);
+  INT_ARG(0, dirfd);
+  INT_ARG(2, mode);
+  if (!(name = get_string(env, argv[1]))) return type_error(env, "fdstore: name must be a string without NUL");
+  r = sys_chmod_at((int)dirfd, name, (int)mode);
+  free(name);
+  return num(env, r);
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -359,6 +388,8 @@ NAPI_MODULE_INIT() {
       FN("getNofile", GetNofile),       FN("setNofile", SetNofile),
       FN("countFds", CountFds), FN("epollAddMany", EpollAddMany), FN("reserveFds", ReserveFds),         FN("listenSocket", ListenSocket),
       FN("setNonblock", SetNonblock),
+      FN("lockExclusive", LockExclusive), FN("setDumpable", SetDumpable),
+      FN("getDumpable", GetDumpable),     FN("chmodAt", ChmodAt),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;

@@ -72,6 +72,13 @@ int sys_get_nofile(double *soft, double *hard);
 int sys_set_nofile(double soft);
 int sys_count_fds(void);
 int sys_reserve_fds(int n);
+/* flock(LOCK_EX|LOCK_NB): 0 or -errno (-EWOULDBLOCK: held elsewhere). */
+int sys_lock_exclusive(int fd);
+/* prctl(PR_SET_DUMPABLE / PR_GET_DUMPABLE). */
+int sys_set_dumpable(int on);
+int sys_get_dumpable(void);
+/* fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW): 0 or -errno. */
+int sys_chmod_at(int dirfd, const char *name, int mode);
 /* st_dev, st_ino, st_mode, F_GETFL (masked); mode 0 if fstat failed. */
 void sys_fd_stats(int fd, double out[4]);
 

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -120,4 +122,35 @@ int sys_reserve_fds(int n) {
   close(high);
   close(base);
   return 0;
+}
+
+/* Trust in the run dir (issue 7 items 10, 12, 13). */
+
+/* flock(LOCK_EX | LOCK_NB): 0, -EWOULDBLOCK when another open file description
+ * holds it, or -errno. The lock lives as long as the open file description. */
+int sys_lock_exclusive(int fd) {
+  int r;
+  do r = flock(fd, LOCK_EX | LOCK_NB);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : 0;
+}
+
+/* prctl(PR_SET_DUMPABLE, on): when 0, /proc/PID/{fd,root,mem,environ...} of this
+ * process belong to root and need CAP_SYS_PTRACE, so a process of the same uid
+ * cannot take stored fds through /proc/PID/fd or reach the admin socket through
+ * /proc/PID/root. */
+int sys_set_dumpable(int on) {
+  return prctl(PR_SET_DUMPABLE, on ? 1 : 0, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int sys_get_dumpable(void) {
+  int r = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  return r < 0 ? -errno : r;
+}
+
+/* fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW): never changes the mode of
+ * what a symlink points to (-EOPNOTSUPP for a symlink; glibc >= 2.32 implements
+ * it with an O_PATH open and /proc/self/fd, Linux >= 6.6 with fchmodat2). */
+int sys_chmod_at(int dirfd, const char *name, int mode) {
+  return fchmodat(dirfd, name, (mode_t)mode, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }

@@ -1,12 +1,38 @@
 /** Client side of the admin socket, used by `fdstore ls` and `fdstore clean`. */
-import { statSync } from 'node:fs';
+import { lstatSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { adminDir } from '../unit/layout.js';
 import { adminSocketPath, type AdminRequest, type AdminResponse } from './protocol.js';
 
 export const ADMIN_TIMEOUT_MS = 10_000;
 
+/**
+ * Why DIR/.fdstore is not the agent's (issue 7 item 10), or null: it must be a real
+ * directory (not a symlink) owned by this uid (the admin socket answers only the
+ * agent's own uid) and not writable by group or others, or a fake agent planted
+ * there would answer `ls` and `clean`. ENOENT is left to the connect.
+ */
+export function adminDirProblem(runDir: string, uid: number): string | null {
+  const dir = adminDir(runDir);
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return null;
+  }
+  if (st.isSymbolicLink()) return `${dir} is a symlink (owned by uid ${st.uid}): not talking to an agent through it`;
+  if (!st.isDirectory()) return `${dir} is not a directory (owned by uid ${st.uid})`;
+  if (st.uid !== uid) return `${dir} is owned by uid ${st.uid}, not this uid ${uid}: not talking to it (run this as the agent's uid)`;
+  if ((st.mode & 0o022) !== 0) {
+    return `${dir} (owned by uid ${st.uid}) is writable by group or others (mode 0${(st.mode & 0o7777).toString(8)}): not talking to it`;
+  }
+  return null;
+}
+
 export function adminCall(runDir: string, req: AdminRequest): Promise<AdminResponse> {
   const path = adminSocketPath(runDir);
+  const problem = adminDirProblem(runDir, process.getuid?.() ?? 0);
+  if (problem !== null) return Promise.reject(new Error(problem));
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     let buf = '';

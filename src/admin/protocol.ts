@@ -28,6 +28,8 @@ export interface ContainerStatus {
   starts: number;
   /** The container's `listen:` sockets (socket activation), bound by the agent and passed first. */
   listen: ListenRow[];
+  /** `listen:` sockets held by the running app since the agent restarted (bound again at its next start). */
+  listenHeld?: string[];
 }
 
 export interface ListenRow {

@@ -3,12 +3,14 @@
  * fd store, one epoll set reporting hang-ups of stored fds, and the admin socket.
  * Built and started by cli/agent.ts; every dependency is passed in.
  */
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { closeSync, lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AdminServer } from '../admin/server.js';
 import { describeContainers } from '../admin/describe.js';
 import type { AdminRequest, AdminResponse } from '../admin/protocol.js';
-import { adminDir, adminSocketPath, containerDir, notifyPath, restorePath } from '../unit/layout.js';
+import { ADMIN_DIR, ADMIN_SOCKET, adminSocketPath, containerDir, LOCK_NAME, lockPath, notifyPath, restorePath } from '../unit/layout.js';
+import { NOTIFY_NAME, RESTORE_NAME } from '../native/proto.js';
+import { at, lockRunDir, openOwnDir, openRunDir } from './rundir.js';
 import type { ContainerConfig } from '../config/types.js';
 import type { Logger } from '../log/log.js';
 import { NotifyServer, type NotifyDeps } from '../notify/server.js';
@@ -56,6 +58,8 @@ export class Agent {
   private readonly runs: RunHooks;
   private admin: AdminServer | null = null;
   private epfd = -1;
+  /** flock on DIR/.fdstore/lock, held for the agent's life (item 13). */
+  private lockFd = -1;
   private epollHandle: PollHandle | null = null;
   private lastId = 0;
   private epollFailed = false;
@@ -92,28 +96,48 @@ export class Agent {
     };
   }
 
-  /** Bind every socket, then serve. Throws (nothing left open) if any bind fails. */
+  /** Check the run dir, take its lock, bind every socket, then serve. Throws (nothing left open) if any step fails. */
   start(): void {
-    const { kernel, runDir } = this.d;
+    const { kernel, runDir, uid } = this.d;
+    const dirFds: number[] = [];
     try {
-      mkdirSync(runDir, { recursive: true, mode: 0o755 });
+      // Before anything is stored: same-uid processes cannot read /proc/<agent>/fd or root (item 12).
+      kernel.setDumpable(false);
+      const top = openRunDir(runDir, uid);
+      dirFds.push(top.fd);
+      if (top.note !== null) this.d.log.warning('run dir is shared', { note: top.note });
+      const adminFd = openOwnDir(top.fd, runDir, ADMIN_DIR, uid, 0o700);
+      dirFds.push(adminFd);
+      // Before any socket is touched: a second agent must not unlink the first one's.
+      this.lockFd = lockRunDir(kernel, adminFd, lockPath(runDir), LOCK_NAME, process.pid);
       this.epfd = kernel.epollCreate();
       const ops = this.storeOps();
       for (const cfg of this.d.configs) {
-        // Sockets left by an earlier agent: the app may be running (docs/scope.md).
-        const sinceAgentRestart = existsSync(restorePath(runDir, cfg.name));
-        const c = new Container(cfg, ops, this.d.nowMs(), sinceAgentRestart);
-        this.containers.set(cfg.name, c);
         const dir = containerDir(runDir, cfg.name);
         // Never delete and recreate: a subPath mount keeps pointing at the old directory.
-        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        const dfd = openOwnDir(top.fd, runDir, cfg.name, uid, 0o755, SUBPATH_HINT);
+        dirFds.push(dfd);
+        // A restore socket left by an earlier agent: this is an agent restart, and the
+        // app may be running (docs/scope.md, item 15).
+        const agentRestarted = hasSocket(dfd, RESTORE_NAME);
+        const c = new Container(cfg, ops, this.d.nowMs(), agentRestarted);
+        this.containers.set(cfg.name, c);
         // Bound first, like socket units before their services: a busy port fails the start.
-        const sockets = Listeners.bind(kernel, cfg.name, cfg.listen);
+        // After an agent restart an address in use is the running app's: start anyway
+        // (item 15). On a first start a busy port fails it.
+        const sockets = Listeners.bind(kernel, cfg.name, cfg.listen, agentRestarted);
         this.sockets.set(cfg.name, sockets);
-        for (const b of sockets.entries()) this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
-        const server = binding(notifyPath(runDir, cfg.name), (p) => NotifyServer.bind(this.notifyDeps(), c, p));
+        for (const b of sockets.entries()) {
+          if (b.held) {
+            this.d.log.warning('listen socket held by the running app: bound again when the app next starts', {
+              container: cfg.name, name: b.name, kind: b.kind, address: b.address,
+            });
+          } else this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
+        }
+        // Bound through the directory's fd: a DIR/NAME swapped after the check is never followed.
+        const server = binding(notifyPath(runDir, cfg.name), () => NotifyServer.bind(this.notifyDeps(), c, at(dfd, NOTIFY_NAME)));
         this.notify.set(cfg.name, server);
-        const restore = binding(restorePath(runDir, cfg.name), (p) => new RestoreServer(kernel, this.d.log, c, p, {
+        const restore = binding(restorePath(runDir, cfg.name), () => new RestoreServer(kernel, this.d.log, c, at(dfd, RESTORE_NAME), {
           checkPeer: (cc, peer) => this.peers.check(cc, peer),
           launcherConnected: (cc, peer) => this.lifecycle.launcherConnected(cc, peer),
           restored: (cc, n, sec) => {
@@ -124,12 +148,12 @@ export class Agent {
         }));
         this.restore.set(cfg.name, restore);
         // Apps run as any uid; connecting to a socket file needs write permission on it.
-        chmodSync(server.path, 0o666);
-        chmodSync(restore.path, 0o666);
-        installLauncher(dir);
+        // Never through a symlink (the directory is the agent's and not writable by others anyway).
+        kernel.chmodAt(dfd, NOTIFY_NAME, 0o666);
+        kernel.chmodAt(dfd, RESTORE_NAME, 0o666);
+        installLauncher(dfd, dir);
       }
-      mkdirSync(adminDir(runDir), { recursive: true, mode: 0o700 });
-      this.admin = binding(adminSocketPath(runDir), (p) => new AdminServer(kernel, this.d.log, p, this.d.uid, (r) => this.adminRequest(r)));
+      this.admin = binding(adminSocketPath(runDir), () => new AdminServer(kernel, this.d.log, at(adminFd, ADMIN_SOCKET), this.d.uid, (r) => this.adminRequest(r)));
       this.epollHandle = kernel.pollStart(this.epfd, 1, () => this.onHangups());
       for (const s of this.notify.values()) s.start();
       for (const s of this.restore.values()) s.start();
@@ -137,6 +161,8 @@ export class Agent {
     } catch (e) {
       this.stop('start failed');
       throw e;
+    } finally {
+      for (const fd of dirFds) closeSync(fd);
     }
   }
 
@@ -160,6 +186,9 @@ export class Agent {
     if (this.epollHandle) this.d.kernel.pollStop(this.epollHandle);
     if (this.epfd >= 0) this.d.kernel.tryClose(this.epfd);
     this.epfd = -1;
+    // Last: until here another agent must not take the run dir over.
+    if (this.lockFd >= 0) closeSync(this.lockFd);
+    this.lockFd = -1;
   }
 
   /** /healthz: every socket bound and still served. */
@@ -180,7 +209,9 @@ export class Agent {
 
   describe(only?: string): AdminResponse {
     const list = only === undefined ? [...this.containers.values()] : [this.mustContainer(only)];
-    return { ok: true, ...describeContainers(list, (fd) => this.fdInfo(fd), this.d.nowMs()) };
+    const d = describeContainers(list, (fd) => this.fdInfo(fd), this.d.nowMs());
+    for (const c of d.containers) c.listenHeld = this.sockets.get(c.name)?.held() ?? [];
+    return { ok: true, ...d };
   }
 
   private fdInfo(fd: number): FdInfo | null {
@@ -280,10 +311,22 @@ export class Agent {
   }
 }
 
-/** Bind a socket at path; a failure names the path and, for EACCES, the likely cause. */
-function binding<T>(path: string, bind: (path: string) => T): T {
+/** An earlier agent's socket at name in the directory dfd (never through a symlink). */
+function hasSocket(dfd: number, name: string): boolean {
   try {
-    return bind(path);
+    return lstatSync(at(dfd, name)).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Why a container directory may be someone else's: the kubelet makes a subPath directory that is missing. */
+const SUBPATH_HINT = ' (made by the kubelet for a subPath mount before the agent started? run the agent as a native sidecar so it creates the directory)';
+
+/** Bind the socket named path; a failure names the path and, for EACCES, the likely cause. */
+function binding<T>(path: string, bind: () => T): T {
+  try {
+    return bind();
   } catch (e) {
     const err = e as Error & { code?: string };
     const hint =

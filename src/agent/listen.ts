@@ -5,9 +5,8 @@
  * unit's: not in the store, never deduplicated against it (F3.29), kept for the
  * agent's life (a stopped or crashed app does not close them), closed on stop.
  */
-import { mkdirSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { dirname } from 'node:path';
+import { makeParents } from './rundir.js';
 import type { ListenConfig } from '../config/types.js';
 import type { SysError } from '../native/sys.js';
 import type { Passed } from '../restore/encode.js';
@@ -46,7 +45,14 @@ export interface BoundListener {
   name: string;
   kind: ListenConfig['kind'];
   address: string;
+  /** -1 while held (see `held`). */
   fd: number;
+  /**
+   * EADDRINUSE at the agent's start: a restarted agent finds the socket still held
+   * by the running app (it got the previous agent's socket). Not passed; bound
+   * again when the next main process starts (item 15).
+   */
+  held: boolean;
 }
 
 /** A listen entry could not be bound: names the container, the entry and the errno. */
@@ -72,21 +78,33 @@ export class Listeners {
     private readonly cfgs: readonly ListenConfig[],
   ) {}
 
-  /** Binds every entry in order; on any failure closes what it bound and throws ListenError. */
-  static bind(kernel: Kernel, container: string, cfgs: readonly ListenConfig[]): Listeners {
+  /**
+   * Binds every entry in order; on any failure closes what it bound and throws
+   * ListenError. With `heldOk` (the start of an agent that replaces an earlier one),
+   * a tcp/udp address in use is kept as held instead: the running app still has the
+   * earlier agent's socket.
+   */
+  static bind(kernel: Kernel, container: string, cfgs: readonly ListenConfig[], heldOk = false): Listeners {
     const bound: BoundListener[] = [];
     for (const l of cfgs) {
       try {
-        // systemd creates missing parent directories (DirectoryMode=0755) too.
-        if (l.kind.startsWith('unix') && l.address.startsWith('/')) mkdirSync(dirname(l.address), { recursive: true, mode: 0o755 });
-        const fd = kernel.listenSocket(l.kind, l.address, l.backlog, l.reusePort);
-        bound.push({ name: l.name, kind: l.kind, address: l.address, fd });
+        bound.push(bindOne(kernel, l));
       } catch (e) {
-        for (const b of bound) kernel.tryClose(b.fd);
+        // Unix paths never are: a socket file is unlinked and bound again, anything else is not ours.
+        if (heldOk && (l.kind === 'tcp' || l.kind === 'udp') && (e as Partial<SysError>).code === 'EADDRINUSE') {
+          bound.push({ name: l.name, kind: l.kind, address: l.address, fd: -1, held: true });
+          continue;
+        }
+        for (const b of bound) if (b.fd >= 0) kernel.tryClose(b.fd);
         throw new ListenError(container, l, e);
       }
     }
     return new Listeners(kernel, bound, container, cfgs);
+  }
+
+  /** Names of entries held by the running app since the agent started. */
+  held(): string[] {
+    return this.list.filter((b) => b.held).map((b) => b.name);
   }
 
   /**
@@ -100,12 +118,32 @@ export class Listeners {
     return n;
   }
 
-  /** A main process starts again: bind what release() closed. Throws ListenError. */
+  /**
+   * A main process starts again: bind what release() closed, and every entry held
+   * at the agent's start (the app that held it is gone by now). True if anything
+   * was bound. Throws ListenError for the first entry that still cannot be bound;
+   * the others are bound and kept.
+   */
   rebind(): boolean {
-    if (!this.released) return false;
-    this.list = Listeners.bind(this.kernel, this.container, this.cfgs).list;
-    this.released = false;
-    return true;
+    if (this.released) {
+      this.list = Listeners.bind(this.kernel, this.container, this.cfgs).list;
+      this.released = false;
+      return true;
+    }
+    let bound = false;
+    let first: ListenError | null = null;
+    this.cfgs.forEach((l, i) => {
+      const b = this.list[i];
+      if (!b?.held) return;
+      try {
+        this.list[i] = bindOne(this.kernel, l);
+        bound = true;
+      } catch (e) {
+        first ??= new ListenError(this.container, l, e);
+      }
+    });
+    if (first !== null) throw first;
+    return bound;
   }
 
   get size(): number {
@@ -122,19 +160,27 @@ export class Listeners {
    * shared file description, and the previous app may have set it.
    */
   passed(): Passed[] {
-    for (const b of this.list) {
+    const live = this.list.filter((b) => !b.held);
+    for (const b of live) {
       try {
         this.kernel.setNonblock(b.fd, false);
       } catch {
         // Cannot happen for a socket we own; the app copes with O_NONBLOCK anyway.
       }
     }
-    return this.list.map((b) => ({ fd: b.fd, name: b.name }));
+    return live.map((b) => ({ fd: b.fd, name: b.name }));
   }
 
   /** Closes every socket (agent stop). Unix socket files stay, as with systemd's RemoveOnStop=no. */
   close(): void {
-    for (const b of this.list) this.kernel.tryClose(b.fd);
+    for (const b of this.list) if (b.fd >= 0) this.kernel.tryClose(b.fd);
     this.list = [];
   }
+}
+
+function bindOne(kernel: Kernel, l: ListenConfig): BoundListener {
+  // systemd creates missing parent directories (DirectoryMode=0755) too.
+  if (l.kind.startsWith('unix') && l.address.startsWith('/')) makeParents(l.address, 'listen socket');
+  const fd = kernel.listenSocket(l.kind, l.address, l.backlog, l.reusePort);
+  return { name: l.name, kind: l.kind, address: l.address, fd, held: false };
 }

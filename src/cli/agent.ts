@@ -145,7 +145,9 @@ export async function runAgent(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error & { code?: string };
     log.error('agent failed to start', { error: err.message, code: err.code });
-    return err.code === 'ECONFIG' ? EXIT_USAGE : EXIT_FAIL;
+    // A run dir the agent refuses (untrusted, locked by another agent, cannot be made) is
+    // a deployment problem like a bad flag: retrying the same start cannot succeed.
+    return err.code === 'ECONFIG' || err.code === 'ERUNDIR' ? EXIT_USAGE : EXIT_FAIL;
   }
 }
 

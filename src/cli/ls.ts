@@ -75,7 +75,11 @@ export function formatLs(containers: ContainerStatus[], fds: FdRow[]): string {
     if (!c.live) out += `, NOT LIVE: ${c.liveReason}`;
     out += '\n';
     // Sockets the agent binds for the app (socket activation): passed first, before the stored fds.
-    for (const l of c.listen ?? []) out += `  listen ${l.name}: ${l.kind} ${l.address}, passed first as LISTEN_FDNAMES entry ${JSON.stringify(l.name)}\n`;
+    for (const l of c.listen ?? []) {
+      out += c.listenHeld?.includes(l.name)
+        ? `  listen ${l.name}: ${l.kind} ${l.address}, held by the running app since the agent restarted (bound again at its next start)\n`
+        : `  listen ${l.name}: ${l.kind} ${l.address}, passed first as LISTEN_FDNAMES entry ${JSON.stringify(l.name)}\n`;
+    }
     const rows = fds.filter((f) => f.container === c.name).map((f) => [
       f.fdname, f.type, f.inodeType, f.dev, String(f.inode), f.address || f.path, f.flags, f.poll ? 'yes' : 'no',
     ]);

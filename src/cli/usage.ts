@@ -19,7 +19,9 @@ and keeps the fds its processes send with FDSTORE=1, by systemd's rules.
 
 Options:
   --run-dir DIR           directory shared with the app containers (e.g. an emptyDir
-                          at /run/fdstore); each app mounts only DIR/NAME (subPath)
+                          at /run/fdstore); each app mounts only DIR/NAME (subPath).
+                          DIR/NAME and DIR/.fdstore must be the agent's (docs/security.md);
+                          one agent per DIR (a second one exits 2)
   --container NAME        an app container to serve (DNS-1123 label); repeatable
   --config FILE           YAML with per-container settings that win over flags and
                           may name more containers (see docs/configuration.md)

@@ -143,4 +143,13 @@ export interface Binding {
   listenSocket(kind: number, address: string, backlog: number, reusePort: number): number;
   /** fcntl(F_SETFL) O_NONBLOCK on (1) or off (0). 0 or -errno. */
   setNonblock(fd: number, on: number): number;
+
+  /** flock(fd, LOCK_EX|LOCK_NB): 0, -EWOULDBLOCK (held by another open file description) or -errno. */
+  lockExclusive(fd: number): number;
+  /** prctl(PR_SET_DUMPABLE, on ? 1 : 0): 0 or -errno. */
+  setDumpable(on: number): number;
+  /** prctl(PR_GET_DUMPABLE): 0, 1 (or 2) or -errno. */
+  getDumpable(): number;
+  /** fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW): 0 or -errno (-EOPNOTSUPP for a symlink). */
+  chmodAt(dirfd: number, name: string, mode: number): number;
 }

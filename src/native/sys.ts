@@ -322,3 +322,34 @@ export function setNonblock(fd: number, on: boolean): void {
   assertFd(fd);
   check('fcntl', binding.setNonblock(fd, on ? 1 : 0));
 }
+
+/**
+ * flock(LOCK_EX|LOCK_NB) on fd: true if taken, false if another open file
+ * description holds it (EWOULDBLOCK). Held until every copy of fd is closed.
+ */
+export function lockExclusive(fd: number): boolean {
+  assertFd(fd);
+  const r = binding.lockExclusive(fd);
+  if (r === -osConstants.errno.EWOULDBLOCK) return false;
+  check('flock', r);
+  return true;
+}
+
+/** prctl(PR_SET_DUMPABLE): false keeps same-uid processes out of /proc/self/{fd,root,mem}. */
+export function setDumpable(on: boolean): void {
+  check('prctl', binding.setDumpable(on ? 1 : 0));
+}
+
+export function isDumpable(): boolean {
+  return check('prctl', binding.getDumpable()) !== 0;
+}
+
+/** chmod of name in the directory dirfd, never through a symlink (EOPNOTSUPP for one). */
+export function chmodAt(dirfd: number, name: string, mode: number): void {
+  assertFd(dirfd, 'dirfd');
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0') || name.includes('/')) {
+    throw new TypeError('name must be one non-empty path component');
+  }
+  assertInt('mode', mode, 0, 0o7777);
+  check('fchmodat', binding.chmodAt(dirfd, name, mode));
+}

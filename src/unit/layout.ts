@@ -6,6 +6,7 @@
  *   DIR/NAME/restore         the launcher's restore socket (SOCK_SEQPACKET)
  *   DIR/NAME/fdstore-exec    the launcher, copied in by the agent
  *   DIR/.fdstore/admin.sock  the admin socket (`fdstore ls`, `fdstore clean`)
+ *   DIR/.fdstore/lock        flock held by the running agent, holding its pid
  *
  * `.fdstore` can never be a container's directory: container names are DNS-1123
  * labels (no leading dot).
@@ -16,6 +17,7 @@ import { NOTIFY_NAME, RESTORE_NAME } from '../native/proto.js';
 export const LAUNCHER_NAME = 'fdstore-exec';
 export const ADMIN_DIR = '.fdstore';
 export const ADMIN_SOCKET = 'admin.sock';
+export const LOCK_NAME = 'lock';
 /** Default run dir of `fdstore agent`, `ls` and `clean`. */
 export const DEFAULT_RUN_DIR = '/run/fdstore';
 
@@ -36,4 +38,7 @@ export function adminDir(runDir: string): string {
 }
 export function adminSocketPath(runDir: string): string {
   return join(runDir, ADMIN_DIR, ADMIN_SOCKET);
+}
+export function lockPath(runDir: string): string {
+  return join(runDir, ADMIN_DIR, LOCK_NAME);
 }

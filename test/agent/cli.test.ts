@@ -74,8 +74,8 @@ describe('fdstore agent start-up errors', () => {
     chownSync(d, 12345, 12345);
     const r = await run('setpriv', ['--reuid', '12345', '--regid', '12345', '--clear-groups', process.execPath, FDSTORE_BIN,
       'agent', '--run-dir', d, '--container', 'app', '--http', 'off']);
-    expect(r.code).toBe(1);
-    expect(errorLine(r.stderr).error).toMatch(/cannot bind .*\/app\/notify: .*EACCES.*uid 12345 cannot write .*native sidecar/);
+    expect(r.code).toBe(2);
+    expect(errorLine(r.stderr).error).toMatch(/\/app is owned by uid 0, not the agent's uid 12345: refusing it .*native sidecar/);
   });
 
   it('prints --version for fdstore and fdstore agent (the package version)', async () => {

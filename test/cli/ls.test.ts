@@ -37,6 +37,8 @@ describe('formatLs', () => {
     expect(out[1]).toBe('  listen http: tcp 0.0.0.0:8080, passed first as LISTEN_FDNAMES entry "http"');
     expect(out[2]).toBe('  listen dns: udp [::]:53, passed first as LISTEN_FDNAMES entry "dns"');
     expect(out[3]).toMatch(/^ {2}FDNAME /);
+    const held = formatLs([{ ...c, listenHeld: ['http'] }], [row]).split('\n');
+    expect(held[1]).toBe('  listen http: tcp 0.0.0.0:8080, held by the running app since the agent restarted (bound again at its next start)');
   });
 
   it('falls back to the path when a fd has no socket address', () => {

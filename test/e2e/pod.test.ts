@@ -1,5 +1,5 @@
 /**
- * End to end in a real pod (`podman kube play`, runc): the agent as uid 65532 and
+ * End to end in a real pod (`podman kube play`, runc): the agent as uid 64919 and
  * demo/server.py behind the launcher as uid 10001, shareProcessNamespace, the app
  * mounting only its own directory. The app is killed (SIGTERM, then SIGKILL) under
  * load from the host; the pod's restartPolicy: Always restarts it.

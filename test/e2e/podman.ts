@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO } from '../helpers/proc.js';
 
-export const AGENT_UID = 65532;
+export const AGENT_UID = 64919;
 export const APP_UID = 10001;
 const SETUP = resolve(REPO, 'test', 'e2e', 'setup.sh');
 const POD_PREFIX = 'fdstore-e2e-';

@@ -59,5 +59,9 @@ function containerStatus(c: Container, nowMs: number): ContainerStatus {
     liveReason: live.reason,
     restores: c.restores,
     starts: c.starts,
+    restoreFailures: c.restoreFailures,
+    restoresInFlight: c.restoresInFlight,
+    restoresWaiting: c.restoresWaiting,
+    deferredCloses: c.store.deferred,
   };
 }

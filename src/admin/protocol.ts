@@ -23,6 +23,12 @@ export interface ContainerStatus {
   liveReason: string;
   restores: number;
   starts: number;
+  /** Restores that ended without their fds; in flight now (0 or 1); waiting for it. */
+  restoreFailures?: number;
+  restoresInFlight?: number;
+  restoresWaiting?: number;
+  /** Fds removed during a restore, still open until it ends; they count against max. */
+  deferredCloses?: number;
 }
 
 export interface FdRow {

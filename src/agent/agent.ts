@@ -20,6 +20,7 @@ import type { Procs } from '../native/procs.js';
 import type { DedupeMethod, FdInfo } from '../native/binding.js';
 import type { EpollEvent, SysError } from '../native/sys.js';
 import { RestoreServer } from '../restore/server.js';
+import { DRAIN_BEFORE_SNAPSHOT } from '../restore/deadlines.js';
 import { installLauncher } from './install.js';
 import { listenAddressProblem, Listeners } from './listen.js';
 import { Lifecycle } from './lifecycle.js';
@@ -112,7 +113,12 @@ export class Agent {
             cc.restores++;
             this.d.obs.restored(cc.name, n, sec);
           },
+          failed: (cc, reason, fields) => {
+            cc.restoreFailures++;
+            this.d.obs.restoreFailed(cc.name, reason, fields);
+          },
           listeners: (cc) => this.listeners(cc),
+          drainNotify: (cc) => this.notify.get(cc.name)?.drain(DRAIN_BEFORE_SNAPSHOT),
         }));
         this.restore.set(cfg.name, restore);
         // Apps run as any uid; connecting to a socket file needs write permission on it.

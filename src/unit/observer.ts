@@ -5,6 +5,7 @@
 import type { Fields, Logger } from '../log/log.js';
 import type { RejectReason } from '../notify/parse.js';
 import type { DropReason } from '../store/store.js';
+import { FailureLogGate, type RestoreFailure } from '../restore/failure.js';
 import type { RunPhase } from './run.js';
 
 export interface SenderInfo {
@@ -24,6 +25,8 @@ export interface Observer {
   watchdogFailed(container: string, kind: 'timeout' | 'trigger' | 'start_timeout'): void;
   runStarted(container: string, mainPid: number | null): void;
   restored(container: string, fds: number, seconds: number): void;
+  /** A restore connection ended without its fds (refused, or aborted mid-transfer). */
+  restoreFailed(container: string, reason: RestoreFailure, fields: Fields): void;
 }
 
 /** Routine closes: systemd logs them at debug level; a mass hang-up must not flood the log. */
@@ -31,7 +34,8 @@ const DEBUG_DROPS = new Set<DropReason>(['duplicate', 'hangup']);
 /** Closes asked for by the app or operator. */
 const INFO_DROPS = new Set<DropReason>(['removed']);
 
-export function logObserver(log: Logger): Observer {
+export function logObserver(log: Logger, nowMs: () => number = () => performance.now()): Observer {
+  const restoreGate = new FailureLogGate();
   return {
     accepted: () => {},
     rejected: (container, reason, detail, sender) =>
@@ -51,6 +55,13 @@ export function logObserver(log: Logger): Observer {
     watchdogFailed: (container, kind) => log.warning('watchdog failure', { container, kind }),
     runStarted: (container, mainPid) => log.info('run started', { container, mainPid }),
     restored: (container, fds, seconds) => log.info('restored fds', { container, fds, seconds }),
+    restoreFailed: (container, reason, fields) => {
+      const held = restoreGate.pass(`${container}\0${reason}`, nowMs());
+      if (held === null) return;
+      // Refused: never started; failed: started, then abandoned (the store is untouched either way).
+      const msg = reason === 'refused' || reason === 'busy' ? 'restore refused' : 'restore failed';
+      log.warning(msg, { container, reason, ...fields, ...(held > 0 ? { suppressed: held } : {}) });
+    },
   };
 }
 

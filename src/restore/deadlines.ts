@@ -1,0 +1,46 @@
+/**
+ * The agent's restore limits. Every deadline derives from the launcher's own,
+ * RESTORE_TIMEOUT_MS (agent/include/proto.h): fdstore-exec gives up on an agent
+ * that sends it nothing for that long. docs/protocol.md "Restores in flight"
+ * explains the rule these serve: one transfer per container at a time.
+ */
+import { RESTORE_TIMEOUT_MS } from '../native/proto.js';
+
+export { RESTORE_TIMEOUT_MS };
+
+/**
+ * A restore waiting for the one in flight is refused (an "X" message) after this
+ * long: well before its launcher gives up on its own, so the launcher exits with
+ * the agent's reason rather than "sent nothing".
+ */
+export const QUEUE_WAIT_MS = RESTORE_TIMEOUT_MS / 2;
+
+/**
+ * A transfer whose peer takes no message for this long is abandoned. A real
+ * launcher reads as fast as the agent sends; shorter than QUEUE_WAIT_MS, so a
+ * restore queued behind one peer that never reads still starts in time.
+ */
+export const STALL_MS = RESTORE_TIMEOUT_MS / 5;
+
+/**
+ * No transfer lasts longer, however steadily its peer reads: a peer taking one
+ * message per STALL_MS cannot hold a container's restores forever. A real
+ * 19,000-fd restore takes well under a second.
+ */
+export const TRANSFER_DEADLINE_MS = RESTORE_TIMEOUT_MS * 6;
+
+/**
+ * Restores that may wait for the one in flight; more are refused at once. Each
+ * waiting one holds its connection and pidfd (two fds) and nothing else: its
+ * snapshot is taken when it starts.
+ */
+export const QUEUE_MAX = 4;
+
+/**
+ * Notify datagrams applied before a restore's snapshot. The kernel queues at
+ * most net.unix.max_dgram_qlen + 1 datagrams (default 10) on a datagram socket
+ * nobody connected to, so this reaches every datagram queued before the
+ * launcher connected, while a sender that never stops cannot hold the event
+ * loop. A sysctl raised above it needs this raised too.
+ */
+export const DRAIN_BEFORE_SNAPSHOT = 4096;

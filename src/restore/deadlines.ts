@@ -16,9 +16,12 @@ export { RESTORE_TIMEOUT_MS };
 export const QUEUE_WAIT_MS = RESTORE_TIMEOUT_MS / 2;
 
 /**
- * A transfer whose peer takes no message for this long is abandoned. A real
- * launcher reads as fast as the agent sends; shorter than QUEUE_WAIT_MS, so a
- * restore queued behind one peer that never reads still starts in time.
+ * While another restore waits, a transfer whose peer has taken no message for
+ * this long is abandoned. A real launcher reads as fast as the agent sends;
+ * shorter than QUEUE_WAIT_MS, so a restore queued behind one peer that never
+ * reads still starts in time. With nobody waiting, a stalled transfer costs one
+ * connection and a pinned store (its deferred closes count against max), and
+ * lasts until TRANSFER_DEADLINE_MS.
  */
 export const STALL_MS = RESTORE_TIMEOUT_MS / 5;
 

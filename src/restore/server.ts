@@ -7,7 +7,8 @@
  * One transfer per container at a time (docs/protocol.md "Restores in flight"):
  * a connection arriving while one is in flight waits in a queue of QUEUE_MAX for
  * at most QUEUE_WAIT_MS, holding nothing but its connection; more, or longer, is
- * refused with an "X reason" message the launcher prints. A restore takes its
+ * refused with an "X reason" message the launcher prints. While one waits, the
+ * transfer in flight is abandoned if its peer stalls (Transfer.hurry). A restore takes its
  * snapshot when it starts, after draining the container's notify socket, so it
  * reflects every datagram the kernel queued before its launcher connected.
  */
@@ -111,6 +112,7 @@ export class RestoreServer {
     };
     this.waiting.push(w);
     this.publish();
+    this.current.transfer.hurry();
   }
 
   /** Start the transfer for peer: drain, new run, snapshot, send. */
@@ -146,6 +148,7 @@ export class RestoreServer {
     this.current = { transfer, pid: peer.pid };
     this.publish();
     transfer.start();
+    if (this.waiting.length > 0 && this.current?.transfer === transfer) transfer.hurry();
   }
 
   private next(): void {

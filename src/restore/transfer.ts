@@ -6,6 +6,10 @@
  *
  * Memory: the snapshot is the caller's array of entries (references, no
  * copies), and one message is encoded at a time, when the socket can take it.
+ *
+ * Deadlines (src/restore/deadlines.ts): none lasts past TRANSFER_DEADLINE_MS;
+ * once hurried (another restore of the container waits), one whose peer has
+ * taken no message for STALL_MS is abandoned.
  */
 import type { Kernel, PollHandle } from '../native/kernel.js';
 import { STALL_MS, TRANSFER_DEADLINE_MS } from './deadlines.js';
@@ -27,6 +31,9 @@ export class Transfer {
   private deadline: NodeJS.Timeout | null = null;
   private finished = false;
   private sentFds = 0;
+  private hurried = false;
+  /** performance.now() of the start or the last message the socket took. */
+  private lastProgress = 0;
 
   constructor(
     private readonly kernel: Kernel,
@@ -40,9 +47,19 @@ export class Transfer {
   }
 
   start(): void {
+    this.lastProgress = performance.now();
     this.deadline = setTimeout(() => this.fail('timeout', `not done after ${TRANSFER_DEADLINE_MS} ms`), TRANSFER_DEADLINE_MS);
-    this.stallTimer = setTimeout(() => this.fail('stalled', `peer took no message for ${STALL_MS} ms`), STALL_MS);
     this.pump();
+  }
+
+  /**
+   * Another restore waits: from now on a peer that takes no message for STALL_MS
+   * (counted from its last one) loses the transfer. Idempotent.
+   */
+  hurry(): void {
+    if (this.hurried || this.finished) return;
+    this.hurried = true;
+    this.armStall(Math.max(0, this.lastProgress + STALL_MS - performance.now()));
   }
 
   /** Abandon (agent shutdown). */
@@ -64,7 +81,8 @@ export class Transfer {
         return;
       }
       this.sentFds += this.current.fds.length;
-      this.stallTimer?.refresh();
+      this.lastProgress = performance.now();
+      if (this.hurried) this.armStall(STALL_MS);
       this.current = this.queue.next().value ?? null;
     }
     if (!this.finished) this.finish({ ok: true, fds: this.sentFds });
@@ -76,6 +94,11 @@ export class Transfer {
       if (status < 0) this.fail('peer_gone', `poll error ${status}`);
       else this.pump();
     });
+  }
+
+  private armStall(ms: number): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => this.fail('stalled', `peer took no message for ${STALL_MS} ms while another restore waited`), ms);
   }
 
   private fail(reason: TransferFailure, error: string): void {

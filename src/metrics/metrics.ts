@@ -92,7 +92,7 @@ export class Metrics implements Observer {
       buckets: RESTORE_BUCKETS,
       registers,
     });
-    this.restoreFailures = counter('fdstore_restore_failures_total', 'Restore connections that ended without their fds, by reason (refused, busy, stalled, timeout, peer_gone, shutdown).', ['container', 'reason']);
+    this.restoreFailures = counter('fdstore_restore_failures_total', 'Restore connections that ended without their fds, by reason.', ['container', 'reason']);
     this.expired = counter('fdstore_watchdog_expired_total', 'Watchdog failures: deadline passed without WATCHDOG=1, or WATCHDOG=trigger.', ['container']);
     this.startTimeouts = counter('fdstore_start_timeouts_total', 'Runs that sent no READY=1 within timeoutStartSec.', ['container']);
     this.pings = counter('fdstore_watchdog_pings_total', 'WATCHDOG=1 messages accepted.', ['container']);

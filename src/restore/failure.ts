@@ -14,7 +14,7 @@ export const RESTORE_FAILURES = [
   /** The transfer was not done by TRANSFER_DEADLINE_MS. */
   'timeout',
   /** The peer closed its end (or the socket failed) before the end marker. */
-  'peer_gone',
+  'disconnected',
   /** The agent stopped. */
   'shutdown',
 ] as const;

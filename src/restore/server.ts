@@ -119,7 +119,7 @@ export class RestoreServer {
   private begin(peer: Accepted): void {
     const c = this.container;
     if (this.peerGone(peer)) {
-      this.refuse(peer, 'peer_gone', 'launcher closed the connection while waiting');
+      this.refuse(peer, 'disconnected', 'launcher closed the connection while waiting');
       this.next();
       return;
     }

@@ -19,7 +19,7 @@ import { END, batches, encodeHeader, type Message, type Passed, type RestoreHead
 const POLL_WRITABLE = 2;
 
 /** Why a started transfer ended without its end marker sent. */
-export type TransferFailure = Extract<RestoreFailure, 'stalled' | 'timeout' | 'peer_gone' | 'shutdown'>;
+export type TransferFailure = Extract<RestoreFailure, 'stalled' | 'timeout' | 'disconnected' | 'shutdown'>;
 
 export type TransferResult = { ok: true; fds: number } | { ok: false; reason: TransferFailure; error: string; sentFds: number };
 
@@ -73,7 +73,7 @@ export class Transfer {
       try {
         rc = this.kernel.sendFds(this.fd, this.current.data, this.current.fds);
       } catch (e) {
-        this.fail('peer_gone', `${(e as Error).message}: launcher gone?`);
+        this.fail('disconnected', `${(e as Error).message}: launcher gone?`);
         return;
       }
       if (rc === null) {
@@ -91,7 +91,7 @@ export class Transfer {
   private waitWritable(): void {
     if (this.handle) return;
     this.handle = this.kernel.pollStart(this.fd, POLL_WRITABLE, (status) => {
-      if (status < 0) this.fail('peer_gone', `poll error ${status}`);
+      if (status < 0) this.fail('disconnected', `poll error ${status}`);
       else this.pump();
     });
   }

@@ -79,7 +79,7 @@ describe('faults', () => {
       expect(got.fds).toBe(k * 253);
       await peer.kill();
       const failed = await agent.waitForLog((l) => l.msg === 'restore failed', 10_000, from);
-      expect(failed).toMatchObject({ reason: 'peer_gone', fds: LONG });
+      expect(failed).toMatchObject({ reason: 'disconnected', fds: LONG });
       // Mid-transfer: it had sent at least what the peer read, and not everything.
       expect(failed.sentFds as number).toBeGreaterThanOrEqual(k * 253);
       expect(failed.sentFds as number).toBeLessThan(LONG);

@@ -11,7 +11,7 @@ import { HERE } from './harness.js';
 
 export interface Send {
   data: string;
-  /** Fresh eventfds attached (each a new open file: never a duplicate, never a hang-up). */
+  /** Fresh unbound AF_UNIX datagram sockets attached: an inode each (no duplicate), never a hang-up. */
   fds?: number;
 }
 
@@ -56,7 +56,7 @@ export class RestorePeer {
   }
 
   /** Reads msgs messages (the header counts as one) of connection i. */
-  read(i: number, msgs: number): Promise<{ msgs: number; fds: number; names: number; kinds: string[] }> {
+  read(i: number, msgs: number): Promise<{ msgs: number; fds: number; names: number; kinds: string[]; header: number | null }> {
     return this.req({ op: 'read', i, msgs });
   }
 
@@ -108,7 +108,7 @@ export function longName(i: number): string {
 }
 
 /**
- * Stores n eventfds named longName(k) for k = 0, 1, ... (per 250-fd datagram),
+ * Stores n fds named longName(k) for k = 0, 1, ... (per 250-fd datagram),
  * then a barrier. Returns the names in store order.
  */
 export async function storeLong(peer: RestorePeer, n: number, perName = 250): Promise<string[]> {

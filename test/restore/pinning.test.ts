@@ -32,10 +32,10 @@ async function state(agent: Agent): Promise<{ count: number; deferredCloses: num
  * the store is pinned) and nothing more. The agent holds its connection and the
  * run's pidfd.
  */
-async function pinBy(agent: Agent): Promise<RestorePeer> {
+async function pinBy(agent: Agent, fds: number): Promise<RestorePeer> {
   const peer = new RestorePeer(agent);
   await peer.connect(1);
-  expect((await peer.read(0, 1)).kinds).toEqual(['H']);
+  expect(await peer.read(0, 1)).toMatchObject({ kinds: ['H'], header: fds });
   return peer;
 }
 
@@ -48,7 +48,7 @@ describe('store pinning during a restore', () => {
     await sender.barrier();
     const base = agent.fdCount();
 
-    const peer = await pinBy(agent);
+    const peer = await pinBy(agent, LONG + 5);
     await expectFdCount(agent, base + 2);
     await sender.send('FDSTOREREMOVE=1\nFDNAME=victim');
     await sender.barrier();
@@ -60,7 +60,7 @@ describe('store pinning during a restore', () => {
 
     // The transfer ends: it sent the snapshot taken at its start, then the closes run.
     const [r] = await peer.readAll();
-    expect(r).toMatchObject({ header: LONG + 5, fds: LONG + 5, end: 'E' });
+    expect(r).toMatchObject({ fds: LONG + 5, end: 'E' });
     expect(r!.names).toEqual([...names, ...Array(5).fill('victim')]);
     expect(await state(agent)).toMatchObject({ count: 0, deferredCloses: 0 });
     await peer.exit();
@@ -75,7 +75,7 @@ describe('store pinning during a restore', () => {
     const sender = new RestorePeer(agent);
     await storeLong(sender, LONG);
     const base = agent.fdCount();
-    const peer = await pinBy(agent);
+    const peer = await pinBy(agent, LONG);
     const from = agent.mark();
     const loops = 60;
     for (let i = 0; i < loops; i++) {

@@ -103,7 +103,7 @@ describe('stalled restore peers (issue 7 item 2)', () => {
     const from = agent.mark();
     await stalled.kill();
     const failed = await agent.waitForLog((l) => l.msg === 'restore failed', 10_000, from);
-    expect(failed).toMatchObject({ reason: 'peer_gone', fds: LONG });
+    expect(failed).toMatchObject({ reason: 'disconnected', fds: LONG });
     expect(await counters(agent)).toMatchObject({ count: 3, deferredCloses: 0, restoresInFlight: 0 });
 
     const c = await Consumer.start(agent, fixture.consumer);

@@ -56,10 +56,10 @@ describe('stalled restore peers (issue 7 item 2)', () => {
     // Every connection was accepted (connect() returned): the agent holds at most
     // the one in flight and QUEUE_MAX waiting (a connection and a pidfd each),
     // plus the pidfd watching the run's main process.
+    expect(agent.fdCount()).toBeLessThanOrEqual(baseFds + 2 + 2 * QUEUE_MAX + 2);
     const during = await counters(agent);
     expect(during.restoresInFlight).toBeLessThanOrEqual(1);
     expect(during.restoresWaiting).toBeLessThanOrEqual(QUEUE_MAX);
-    expect(agent.fdCount()).toBeLessThanOrEqual(baseFds + 2 + 2 * QUEUE_MAX + 2);
 
     // Each one ends without fds: refused at once, refused after waiting, or abandoned once stalled.
     await until(async () => {

@@ -13,6 +13,9 @@
  *               SCM_RIGHTS (1..FDSTORE_FDS_PER_MSG). Names never contain '\n' or ':'.
  *   3. end      "E\n" (no fds). The launcher checks the fds it got add up to N.
  *   A message "X reason\n" at any point aborts the restore: the launcher exits 111.
+ *   The agent serves one restore per container at a time; a connection that
+ *   cannot be served in time gets "X reason\n" instead of a header
+ *   (docs/protocol.md, "Restores in flight").
  */
 #ifndef FDSTORE_PROTO_H
 #define FDSTORE_PROTO_H
@@ -21,6 +24,13 @@
 
 /* Kernel SCM_MAX_FD: the most fds one SCM_RIGHTS message can carry. */
 #define FDSTORE_FDS_PER_MSG 253
+
+/* How long fdstore-exec waits for each restore message of a connected agent
+ * (FDSTORE_EXEC_TIMEOUT_MS overrides it). Every restore deadline of the agent is
+ * derived from this one value (src/restore/deadlines.ts): a restore waiting for
+ * the one in flight is refused at half of it, before its launcher would give
+ * up silently; a launcher that takes no message for a fifth of it is abandoned. */
+#define FDSTORE_RESTORE_TIMEOUT_MS 5000
 
 /* systemd's FDNAME_MAX. */
 #define FDSTORE_NAME_MAX 255

@@ -38,13 +38,18 @@ static const char usage_text[] =
 	"  --dir DIR     the container's fdstore directory (default: the directory this\n"
 	"                program is in); a relative DIR is taken from the current directory\n"
 	"  --wait-ms N   how long to wait for an agent that is not listening yet\n"
-	"                (default 10000); then COMMAND starts without stored fds\n"
+	"                (default " STR(WAIT_MS_DEFAULT) "); then COMMAND starts without stored fds\n"
 	"  --help        show this text\n"
 	"  --version     print the version and exit\n"
 	"\n"
 	"Environment:\n"
 	"  FDSTORE_EXEC_TIMEOUT_MS   how long a connected agent may stay silent before the\n"
-	"                            restore fails (default 5000)\n"
+	"                            restore fails (default " STR(FDSTORE_RESTORE_TIMEOUT_MS) "; the agent's\n"
+	"                            own restore deadlines derive from this default)\n"
+	"\n"
+	"The agent serves one restore per container at a time. A launcher that cannot\n"
+	"be served in time (another restore of the container is in flight, its peer is\n"
+	"not reading) is refused: it prints the agent's reason and exits 111.\n"
 	"\n"
 	"Exit status (when COMMAND does not start): 100 bad usage; 111 the agent failed\n"
 	"or refused the restore (this container's main process still runs, or this\n"
@@ -160,7 +165,7 @@ int main(int argc, char **argv)
 {
 	const char *dir_arg = NULL;
 	long wait_ms = WAIT_MS_DEFAULT;
-	long timeout_ms = RESTORE_TIMEOUT_MS;
+	long timeout_ms = FDSTORE_RESTORE_TIMEOUT_MS;
 	const char *v;
 	int i;
 

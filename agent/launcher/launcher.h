@@ -7,8 +7,10 @@
 
 #define PROG "fdstore-exec"
 
-/* How long a live agent may stay silent between two restore messages. */
-#define RESTORE_TIMEOUT_MS 5000
+/* A macro's value as a string literal (for --help). */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 /* How long to wait for an agent that is not there yet (classic, non-sidecar mode). */
 #define WAIT_MS_DEFAULT 10000
 /* How often to retry connecting to an absent agent. */

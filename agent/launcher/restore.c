@@ -85,7 +85,8 @@ static size_t recv_msg(int s, long timeout_ms, int *fds, unsigned *nfds)
 		if (k < 0)
 			die_errno(FDSTORE_EXIT_SYSCALL, "poll");
 		if (k == 0)
-			die(FDSTORE_EXIT_SYSCALL, "agent at %s sent nothing for %ld ms", agent_path, timeout_ms);
+			die(FDSTORE_EXIT_SYSCALL, "agent at %s sent nothing for %ld ms (FDSTORE_EXEC_TIMEOUT_MS)",
+			    agent_path, timeout_ms);
 
 		struct iovec iov = { msg, FDSTORE_RESTORE_MSG_MAX };
 		struct msghdr mh = {

@@ -63,5 +63,9 @@ function containerStatus(c: Container, nowMs: number): ContainerStatus {
     restores: c.restores,
     starts: c.starts,
     listen: c.config.listen.map((l) => ({ name: l.name, kind: l.kind, address: l.address })),
+    restoreFailures: c.restoreFailures,
+    restoresInFlight: c.restoresInFlight,
+    restoresWaiting: c.restoresWaiting,
+    deferredCloses: c.store.deferred,
   };
 }

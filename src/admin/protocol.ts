@@ -26,6 +26,12 @@ export interface ContainerStatus {
   readyReason: string;
   restores: number;
   starts: number;
+  /** Restores that ended without their fds; in flight now (0 or 1); waiting for it. */
+  restoreFailures?: number;
+  restoresInFlight?: number;
+  restoresWaiting?: number;
+  /** Fds removed during a restore, still open until it ends; they count against max. */
+  deferredCloses?: number;
   /** The container's `listen:` sockets (socket activation), bound by the agent and passed first. */
   listen: ListenRow[];
   /** `listen:` sockets held by the running app since the agent restarted (bound again at its next start). */

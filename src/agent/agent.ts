@@ -140,9 +140,14 @@ export class Agent {
         const restore = binding(restorePath(runDir, cfg.name), () => new RestoreServer(kernel, this.d.log, c, at(dfd, RESTORE_NAME), {
           checkPeer: (cc, peer) => this.peers.check(cc, peer),
           launcherConnected: (cc, peer) => this.lifecycle.launcherConnected(cc, peer),
+          launcherRefused: (cc, peer) => this.lifecycle.launcherRefused(cc, peer),
           restored: (cc, n, sec) => {
             cc.restores++;
             this.d.obs.restored(cc.name, n, sec);
+          },
+          failed: (cc, reason, fields) => {
+            cc.restoreFailures++;
+            this.d.obs.restoreFailed(cc.name, reason, fields);
           },
           listeners: (cc) => this.listeners(cc),
         }));

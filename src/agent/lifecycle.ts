@@ -49,7 +49,7 @@ export class Lifecycle {
    * else why it is refused (the caller closes peer's fds).
    */
   launcherConnected(c: Container, peer: Accepted): string | null {
-    const refusal = launcherRefusal(this.currentMain(c));
+    const refusal = this.launcherRefused(c, peer);
     if (refusal !== null) return refusal;
     // D1.5: what the old run queued belongs to it, not to the new one.
     this.d.drainNotify(c);
@@ -59,6 +59,11 @@ export class Lifecycle {
     if (pid !== null || peer.pidfd >= 0) this.watch(c, pid, peer.pidfd, run.id);
     else this.d.log.once(`no-pidfd:${c.name}`, 'warning', 'main process not visible and no SO_PEERPIDFD (Linux < 6.5): its exit cannot be observed', { container: c.name });
     return null;
+  }
+
+  /** Why a launcher connecting now would be refused (null: it would start a run). No run starts here. */
+  launcherRefused(c: Container, peer: Accepted): string | null {
+    return launcherRefusal(this.currentMain(c), peer.pid);
   }
 
   /**

@@ -161,5 +161,6 @@ export function rescheduleObserver(wd: { reschedule(): void }): Observer {
     watchdogFailed: later,
     runStarted: later,
     restored: none,
+    restoreFailed: none,
   };
 }

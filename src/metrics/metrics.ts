@@ -14,11 +14,12 @@ import type { Liveness, RunPhase } from '../unit/run.js';
 import { REJECT_REASONS, type RejectReason } from '../notify/parse.js';
 import { FD_TYPES, type FdType } from '../store/describe.js';
 import { DROP_REASONS, type DropReason, type Entry } from '../store/store.js';
+import { RESTORE_FAILURES, type RestoreFailure } from '../restore/failure.js';
 
 /** What the metrics read from a container at scrape time (Container satisfies it). */
 export interface MetricsContainer {
   readonly name: string;
-  readonly store: { readonly max: number; list(): Entry[] };
+  readonly store: { readonly max: number; readonly deferred: number; list(): Entry[] };
   readonly run: {
     readonly phase: RunPhase;
     readiness(): Liveness;
@@ -70,6 +71,7 @@ export class Metrics implements Observer {
   private readonly restores: Counter<C>;
   private readonly restoredFds: Counter<C>;
   private readonly restoreSeconds: Histogram<C>;
+  private readonly restoreFailures: Counter<C | 'reason'>;
   private readonly expired: Counter<C>;
   private readonly startTimeouts: Counter<C>;
   private readonly pings: Counter<C>;
@@ -97,6 +99,7 @@ export class Metrics implements Observer {
       buckets: RESTORE_BUCKETS,
       registers,
     });
+    this.restoreFailures = counter('fdstore_restore_failures_total', 'Restore connections that ended without their fds, by reason.', ['app_container', 'reason']);
     this.expired = counter('fdstore_watchdog_expired_total', 'Watchdog failures: deadline passed without WATCHDOG=1, or WATCHDOG=trigger.', ['app_container']);
     this.startTimeouts = counter('fdstore_start_timeouts_total', 'Runs that sent no READY=1 within timeoutStartSec.', ['app_container']);
     this.pings = counter('fdstore_watchdog_pings_total', 'WATCHDOG=1 messages accepted.', ['app_container']);
@@ -167,6 +170,10 @@ export class Metrics implements Observer {
     if (this.known.has(container)) this.suppressedLines.inc({ app_container: container, reason });
   };
 
+  restoreFailed = (container: string, reason: RestoreFailure): void => {
+    if (this.known.has(container)) this.restoreFailures.inc({ app_container: container, reason });
+  };
+
   /** Known series at zero before the first event (STYLE habit 10). */
   private zero(): void {
     for (const container of this.d.names) {
@@ -174,6 +181,7 @@ export class Metrics implements Observer {
       for (const reason of REJECT_REASONS) this.rejects.inc({ app_container: container, reason }, 0);
       for (const reason of DROP_REASONS) this.drops.inc({ app_container: container, reason }, 0);
       for (const reason of LOG_REASONS) this.suppressedLines.inc({ app_container: container, reason }, 0);
+      for (const reason of RESTORE_FAILURES) this.restoreFailures.inc({ app_container: container, reason }, 0);
       for (const c of [this.storedTotal, this.restores, this.restoredFds, this.expired, this.startTimeouts, this.pings, this.starts, this.warnings]) {
         c.inc({ app_container: container }, 0);
       }
@@ -189,6 +197,9 @@ export class Metrics implements Observer {
     gauge('fdstore_stored_fds', 'File descriptors held in the store, by type.', ['app_container', 'type'], (g) => this.collectStored(g));
     gauge('fdstore_fd_store_max', 'FileDescriptorStoreMax: the most fds the store holds.', ['app_container'], (g) =>
       this.perContainer(g, (c) => c.store.max),
+    );
+    gauge('fdstore_deferred_closes', 'Fds removed from the store while a restore was sending it, open until it ends; they count against the max.', ['app_container'], (g) =>
+      this.perContainer(g, (c) => c.store.deferred),
     );
     gauge('fdstore_container_ready', '1 while the current run is ready (READY=1 seen, no STOPPING=1; RELOADING=1 counts as ready).', ['app_container'], (g) =>
       this.perContainer(g, (c) => (c.run.readiness().ok ? 1 : 0)),

@@ -7,6 +7,12 @@
 export const PROTO_MAGIC = 'FDSTORE-RESTORE 1\n';
 /** Kernel SCM_MAX_FD: the most fds one SCM_RIGHTS message can carry. */
 export const FDS_PER_MSG = 253;
+/**
+ * How long fdstore-exec waits for each restore message of a connected agent
+ * (FDSTORE_EXEC_TIMEOUT_MS overrides it); src/restore/deadlines.ts derives the
+ * agent's restore deadlines from it.
+ */
+export const RESTORE_TIMEOUT_MS = 5000;
 /** systemd's FDNAME_MAX. */
 export const FDNAME_MAX = 255;
 /** Largest restore message: "F\n" + FDS_PER_MSG names of FDNAME_MAX bytes + '\n' each. */

@@ -212,7 +212,7 @@ function applyStore(ctx: ApplyContext, c: Container, m: NotifyMessage, fds: read
   const r = c.store.add(fds, stats, name, !m.flags.noPoll);
   if (r.stored > 0) obs.stored(c.name, r.stored, name);
   for (const [reason, n] of Object.entries(r.dropped) as [DropReason, number][]) {
-    obs.dropped(c.name, reason, n, reason === 'over_limit' ? { max: c.store.max } : r.error ? { error: r.error } : {});
+    obs.dropped(c.name, reason, n, reason === 'over_limit' ? c.store.limitFields() : r.error ? { error: r.error } : {});
   }
 }
 

@@ -70,10 +70,14 @@ export interface CurrentMain {
  * A launcher starts a new run only when the current one has no live main
  * process: `kubectl exec ... fdstore-exec -- env` while the app serves must not
  * unready it, unwatch it, or (preserve: no) release its store when it exits.
- * Refused, the launcher exits 111 with this text (docs/protocol.md).
+ * The main process itself may (it re-execs through the launcher: a new run, same
+ * pid). Refused, the launcher exits 111 with this text (docs/protocol.md).
  */
-export function launcherRefusal(main: CurrentMain): string | null {
+export function launcherRefusal(main: CurrentMain, peerPid: number): string | null {
   if (!main.alive) return null;
+  // The main process itself, exec'ing the launcher again (an in-place re-exec that
+  // wants its fds back): it is the run's own process, not a takeover.
+  if (main.pid !== null && peerPid > 0 && peerPid === main.pid) return null;
   const who = main.pid === null ? 'the main process' : `the main process ${main.pid}`;
   return `${who} of the current run is alive: a new run starts only after it exited`;
 }

@@ -99,6 +99,20 @@ export class FdStore {
     return this.entries.size;
   }
 
+  /** Fds removed while pinned, still open until the last unpin. */
+  get deferred(): number {
+    return this.deferredCloses.length;
+  }
+
+  /**
+   * Fds this store keeps open: entries plus deferred closes. The limit applies
+   * to this, so a loop of FDSTORE=1/FDSTOREREMOVE=1 during a long restore cannot
+   * grow the deferred list past max.
+   */
+  get held(): number {
+    return this.entries.size + this.deferredCloses.length;
+  }
+
   /** Entries in insertion order (F3.28 leaves order open; oldest first is stable for users). */
   list(): Entry[] {
     return [...this.entries.values()];
@@ -119,7 +133,8 @@ export class FdStore {
       const fd = fds[i]!;
       const stat = stats[i]!;
       // F3.8 (2) and F3.11: the limit is checked before the duplicate test.
-      if (this.entries.size >= this.maxFds) {
+      // Closes deferred by a restore in flight count: those fds are still open.
+      if (this.held >= this.maxFds) {
         this.closeRest(fds, i, 'over_limit', result);
         break;
       }
@@ -179,7 +194,8 @@ export class FdStore {
   /**
    * While pinned, entries still leave the store at once (hang-up, remove, clean) but
    * their fds stay open, so a restore sending a snapshot never sends a closed or
-   * reused fd number. Returns the unpin function.
+   * reused fd number. They count against max until closed (see held). Returns
+   * the unpin function (idempotent); the last unpin closes them.
    */
   pin(): () => void {
     this.pins++;
@@ -192,6 +208,12 @@ export class FdStore {
       this.deferredCloses = [];
       for (const fd of fds) this.ops.close(fd);
     };
+  }
+
+  /** Log fields of an over_limit drop: the limit, and the deferred closes that count against it. */
+  limitFields(): { max: number; deferredCloses?: number } {
+    const n = this.deferredCloses.length;
+    return n > 0 ? { max: this.maxFds, deferredCloses: n } : { max: this.maxFds };
   }
 
   /** A lower max applies to later adds only; stored fds are never dropped for it. */

@@ -14,6 +14,11 @@ export class Container {
   /** Main-process starts observed (launcher connections). */
   starts = 0;
   restores = 0;
+  /** Restore connections that ended without their fds (refused or aborted). */
+  restoreFailures = 0;
+  /** Set by the restore server: transfers in flight (0 or 1) and connections waiting. */
+  restoresInFlight = 0;
+  restoresWaiting = 0;
 
   constructor(
     public config: ContainerConfig,

@@ -6,6 +6,7 @@ import type { Fields, Level, Logger } from '../log/log.js';
 import { LOG_RATE_LIMIT, RateLimiter, boundFields } from '../log/ratelimit.js';
 import { REJECT_REASONS, type RejectReason } from '../notify/parse.js';
 import { DROP_REASONS, type DropReason } from '../store/store.js';
+import { RESTORE_FAILURES, type RestoreFailure } from '../restore/failure.js';
 import type { RunPhase } from './run.js';
 
 export interface SenderInfo {
@@ -25,6 +26,8 @@ export interface Observer {
   watchdogFailed(container: string, kind: 'timeout' | 'trigger' | 'start_timeout'): void;
   runStarted(container: string, mainPid: number | null): void;
   restored(container: string, fds: number, seconds: number): void;
+  /** A restore connection ended without its fds (refused, or aborted mid-transfer). */
+  restoreFailed(container: string, reason: RestoreFailure, fields: Fields): void;
 }
 
 /** Routine closes: systemd logs them at debug level; a mass hang-up must not flood the log. */
@@ -36,9 +39,9 @@ const INFO_DROPS = new Set<DropReason>(['removed']);
  * What a suppressed log line was about: the reason of a rejected datagram or of
  * closed fds, or the kind of event. A closed set (a metric label).
  */
-export type LogReason = RejectReason | DropReason | 'warning' | 'state_changed' | 'main_pid' | 'watchdog' | 'run_started' | 'restored';
+export type LogReason = RejectReason | DropReason | 'warning' | 'state_changed' | 'main_pid' | 'watchdog' | 'run_started' | 'restored' | `restore_${RestoreFailure}`;
 export const LOG_REASONS: readonly LogReason[] = [
-  ...new Set<LogReason>([...REJECT_REASONS, ...DROP_REASONS, 'warning', 'state_changed', 'main_pid', 'watchdog', 'run_started', 'restored']),
+  ...new Set<LogReason>([...REJECT_REASONS, ...DROP_REASONS, 'warning', 'state_changed', 'main_pid', 'watchdog', 'run_started', 'restored', ...RESTORE_FAILURES.map((r) => `restore_${r}` as const)]),
 ];
 
 export interface LogObserverOptions {
@@ -84,6 +87,11 @@ export function logObserver(log: Logger, opts: LogObserverOptions = {}): Observe
     watchdogFailed: (container, kind) => emit('warning', container, 'watchdog', 'watchdog failure', { kind }),
     runStarted: (container, mainPid) => emit('info', container, 'run_started', 'run started', { mainPid }),
     restored: (container, fds, seconds) => emit('info', container, 'restored', 'restored fds', { fds, seconds }),
+    restoreFailed: (container, reason, fields) => {
+      // Refused: never started; failed: started, then abandoned (the store is untouched either way).
+      const msg = reason === 'refused' || reason === 'busy' ? 'restore refused' : 'restore failed';
+      emit('warning', container, `restore_${reason}`, msg, { reason, ...fields });
+    },
   };
 }
 

@@ -86,6 +86,7 @@ function recordingObserver(failures: string[]): Observer {
     watchdogFailed: (container, kind) => failures.push(`${container}:${kind}`),
     runStarted: none,
     restored: none,
+    restoreFailed: none,
   };
 }
 

@@ -8,6 +8,7 @@ import { REJECT_REASONS } from '../../src/notify/parse.js';
 import { FD_TYPES } from '../../src/store/describe.js';
 import { DROP_REASONS } from '../../src/store/store.js';
 import { LOG_REASONS } from '../../src/unit/observer.js';
+import { RESTORE_FAILURES } from '../../src/restore/failure.js';
 
 export const PROMTOOL = '/usr/bin/promtool';
 
@@ -61,6 +62,8 @@ export function zeroSeries(c: string, max: number): Map<string, number> {
   for (const r of REJECT_REASONS) m.set(`fdstore_notify_rejected_total{app_container="${c}",reason="${r}"}`, 0);
   for (const r of DROP_REASONS) m.set(`fdstore_fds_dropped_total{app_container="${c}",reason="${r}"}`, 0);
   for (const r of LOG_REASONS) m.set(`fdstore_log_suppressed_total{app_container="${c}",reason="${r}"}`, 0);
+  for (const r of RESTORE_FAILURES) m.set(`fdstore_restore_failures_total{app_container="${c}",reason="${r}"}`, 0);
+  m.set(`fdstore_deferred_closes{app_container="${c}"}`, 0);
   for (const n of [
     'fds_stored_total', 'restores_total', 'restored_fds_total', 'watchdog_expired_total', 'start_timeouts_total',
     'watchdog_pings_total', 'main_process_starts_total', 'notify_warnings_total', 'fd_store_max', 'container_ready',

@@ -28,6 +28,7 @@ function defines(text: string): Map<string, string | number> {
 const TS_NAME: Record<string, keyof typeof proto> = {
   PROTO_MAGIC: 'PROTO_MAGIC',
   FDS_PER_MSG: 'FDS_PER_MSG',
+  RESTORE_TIMEOUT_MS: 'RESTORE_TIMEOUT_MS',
   NAME_MAX: 'FDNAME_MAX',
   RESTORE_MSG_MAX: 'RESTORE_MSG_MAX',
   NOTIFY_BYTES_MAX: 'NOTIFY_BYTES_MAX',

@@ -63,7 +63,8 @@ type Event =
   | ['watchdogPing', string]
   | ['watchdogFailed', string, string]
   | ['runStarted', string, number | null]
-  | ['restored', string, number, number];
+  | ['restored', string, number, number]
+  | ['restoreFailed', string, string];
 
 class RecordingObserver implements Observer {
   readonly events: Event[] = [];
@@ -99,6 +100,9 @@ class RecordingObserver implements Observer {
   }
   restored(c: string, fds: number, seconds: number): void {
     this.events.push(['restored', c, fds, seconds]);
+  }
+  restoreFailed(c: string, reason: string): void {
+    this.events.push(['restoreFailed', c, reason]);
   }
   kinds(): string[] {
     return this.events.map((e) => e[0]);

@@ -1,9 +1,11 @@
 /**
  * Faults around the restore path, each followed by the leak check (the agent's
  * /proc/PID/fd count is back to its start-up count, listeners included, plus
- * what the store holds): the app SIGKILLed while storing 253-fd messages and
- * while its launcher receives 5,000 fds; a launcher started before the agent; no
- * agent at all; a 5,000-fd store restored in full.
+ * what the store holds): the app SIGKILLed while storing 253-fd messages; a
+ * launcher SIGKILLed at random points of its start; a restore peer SIGKILLed
+ * after exactly the header and k batches (the kill lands mid-transfer: the
+ * agent logs and counts an aborted transfer); a launcher started before the
+ * agent; no agent at all; a 5,000-fd store restored in full.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { Agent, startAgent, tempRoot } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
 import { FDSTORE_BIN, REPO, sleepingBetweenAttempts } from '../helpers/proc.js';
 import { restoreFixture, cleanEnv, Consumer, containerState, freePort, launcherOf, sleep, until, waitExited } from './harness.js';
+import { RestorePeer, storeLong } from './peer.js';
 
 const BULK = 5000;
 const fixture = restoreFixture();
@@ -58,7 +61,46 @@ describe('faults', () => {
     expect(agent.alive).toBe(true);
   });
 
-  it('a store of 5,000 fds is restored in full, and a launcher killed while receiving it costs nothing', { timeout: 300_000 }, async () => {
+  it('a restore peer SIGKILLed after the header and k batches: an aborted transfer, logged and counted; the store intact, no fd leaked', async () => {
+    // 2,000 fds with 255-byte names: ~512 KB of batches, more than a socket
+    // buffer holds, so after k batches read the agent is still sending.
+    const LONG = 2000;
+    const agent = await startAgent({ config: { containers: [{ name: 'app', fileDescriptorStoreMax: LONG }] } });
+    agents.push(agent);
+    const sender = new RestorePeer(agent);
+    const names = await storeLong(sender, LONG);
+    const baseline = agent.fdCount();
+    for (const k of [0, 1, 3]) {
+      const from = agent.mark();
+      const peer = new RestorePeer(agent);
+      await peer.connect(1);
+      const got = await peer.read(0, 1 + k);
+      expect(got.kinds).toEqual(['H', ...Array<string>(k).fill('F')]);
+      expect(got.fds).toBe(k * 253);
+      await peer.kill();
+      const failed = await agent.waitForLog((l) => l.msg === 'restore failed', 10_000, from);
+      expect(failed).toMatchObject({ reason: 'disconnected', fds: LONG });
+      // Mid-transfer: it had sent at least what the peer read, and not everything.
+      expect(failed.sentFds as number).toBeGreaterThanOrEqual(k * 253);
+      expect(failed.sentFds as number).toBeLessThan(LONG);
+      expect(agent.since(from).some((l) => l.msg === 'restored fds')).toBe(false);
+      await waitExited(agent);
+      expect(await containerState(agent)).toMatchObject({ count: LONG, restoreFailures: [0, 1, 3].indexOf(k) + 1, deferredCloses: 0 });
+      await expectFdCount(agent, baseline);
+    }
+    // The store is intact: a peer that reads to the end gets every fd, by name.
+    const reader = new RestorePeer(agent);
+    await reader.connect(1);
+    const [r] = await reader.readAll();
+    expect(r).toMatchObject({ header: LONG, fds: LONG, end: 'E' });
+    expect(r!.names).toEqual(names);
+    await reader.exit();
+    await sender.exit();
+    await waitExited(agent);
+    await expectFdCount(agent, baseline);
+  });
+
+  it('a store of 5,000 fds is restored in full, and a launcher killed at random points of its start costs nothing', { timeout: 300_000 }, async () => {
     const agent = await bigAgent();
     const baseline = agent.fdCount();
     await fill(agent);

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../helpers/agent.js';
@@ -160,10 +161,22 @@ describe('running agent', () => {
     const path = join(agent.runDir, '.fdstore', 'admin.sock');
     expect(statSync(path).uid).toBe(12345);
     const m = agent.mark();
-    const r = await cli(['ls', '--run-dir', agent.runDir]); // this test process: root with its capabilities
+    // `fdstore ls` as root refuses first, on its side: DIR/.fdstore is not its uid's
+    // (item 10: an attacker-owned one must not get it to talk to a fake agent).
+    const r = await cli(['ls', '--run-dir', agent.runDir]);
     expect(process.getuid!()).toBe(0);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`fdstore ls: the agent refused this connection: its admin socket ${path} accepts only the agent's uid 12345 (the socket's owner); this is uid 0. Run this command as uid 12345 (e.g. kubectl exec into the agent's container)\n`);
+    expect(r.stderr).toBe(`fdstore ls: ${join(agent.runDir, '.fdstore')} is owned by uid 12345, not this uid 0: not talking to it (run this as the agent's uid)\n`);
+    // So a raw client (this test process: root with its capabilities) asks the agent itself.
+    const answer = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      const sock = connect(path);
+      sock.setEncoding('utf8').on('data', (d: string) => (got += d));
+      sock.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(got) : reject(e)));
+      sock.on('close', () => resolve(got));
+      sock.write('{"op":"ls"}\n');
+    });
+    expect(answer).toBe(''); // closed without an answer
     // The agent's own record of the refusal: it came from the uid check.
     const refused = await agent.waitForLog((l) => l.msg === 'admin connection refused', 5_000, m);
     expect(refused).toMatchObject({ uid: 0, reason: 'uid differs from the agent' });

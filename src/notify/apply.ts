@@ -13,6 +13,7 @@ import type { Container } from '../unit/container.js';
 import type { Observer } from '../unit/observer.js';
 import type { Procs } from '../native/procs.js';
 import { containerInstance, startsNewRun } from '../unit/instance.js';
+import { CHECKED_SENDERS_MAX } from '../unit/run.js';
 
 export interface Sender {
   /** Credential pid as seen in our PID namespace; 0 when the sender is not visible. */
@@ -71,15 +72,16 @@ export function applyMessage(
  */
 function detectNewRun(ctx: ApplyContext, runs: RunHooks, c: Container, s: Sender): void {
   const run = c.run;
-  if (s.pid === 0 || (s.pid === run.lastSenderPid && run.phase !== 'exited')) return;
-  run.lastSenderPid = s.pid;
+  if (s.pid === 0 || (run.checkedSenders.has(s.pid) && run.phase !== 'exited')) return;
+  if (run.checkedSenders.size >= CHECKED_SENDERS_MAX) run.checkedSenders.clear();
+  run.checkedSenders.add(s.pid);
   const instance = containerInstance(ctx.procs.cgroup(s.pid));
   const facts = { pid: s.pid, alive: ctx.procs.alive(s.pid), instance };
   const own = instance !== null && instance !== runs.agentInstance ? instance : null;
   if (startsNewRun(run, facts, runs.mainAlive(c), runs.agentInstance)) {
     runs.newMainProcess(c, s.pid);
     c.run.instance = own;
-    c.run.lastSenderPid = s.pid;
+    c.run.checkedSenders.add(s.pid);
   } else if (run.instance === null && own !== null) run.instance = own;
 }
 

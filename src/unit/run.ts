@@ -18,13 +18,20 @@ export interface Liveness {
   reason: string;
 }
 
+/** Sender pids a run remembers as checked (unit/run.ts checkedSenders). */
+export const CHECKED_SENDERS_MAX = 64;
+
 export class Run {
   phase: RunPhase;
   mainPid: number | null = null;
   /** Which start of the container this run is (unit/instance.ts), null when not known. */
   instance: string | null = null;
-  /** Last sender pid checked for a new start (a cache: one /proc read per new sender). */
-  lastSenderPid = -1;
+  /**
+   * Sender pids already checked for a new start in this run: one /proc read per
+   * new sender, not per datagram, also when several workers (NotifyAccess=all)
+   * take turns. Bounded: emptied when full.
+   */
+  readonly checkedSenders = new Set<number>();
   status: string | null = null;
   errno: number | null = null;
   notifyAccessOverride: NotifyAccess | null = null;

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs'
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll } from 'vitest';
-import type { Agent } from '../helpers/agent.js';
+import { startAgent, type Agent } from '../helpers/agent.js';
 import { LineProcess, PYTHON, REPO, type Placement } from '../helpers/proc.js';
 
 export const HERE = join(REPO, 'test', 'restore');
@@ -171,6 +171,13 @@ export async function containerState(agent: Agent, name = 'app'): Promise<Record
 /** Waits until the container's run has ended (main process gone, pidfd closed). */
 export async function waitExited(agent: Agent, name = 'app'): Promise<void> {
   await until(async () => (await containerState(agent, name)).state === 'exited', 10_000, `${name} state exited`);
+}
+
+/** An agent with one container `app` of the given fileDescriptorStoreMax, disposed after the test. */
+export async function agentWithMax(agents: Agent[], max: number): Promise<Agent> {
+  const a = await startAgent({ config: { containers: [{ name: 'app', fileDescriptorStoreMax: max }] } });
+  agents.push(a);
+  return a;
 }
 
 /**

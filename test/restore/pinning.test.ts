@@ -8,20 +8,16 @@
  * (src/restore/deadlines.ts STALL_MS applies only while another restore waits).
  */
 import { describe, expect, it } from 'vitest';
-import { startAgent, type Agent } from '../helpers/agent.js';
+import type { Agent } from '../helpers/agent.js';
 import { closed, expectFdCount, mark, waitClosed } from '../helpers/observe.js';
-import { restoreFixture, containerState, until, waitExited } from './harness.js';
+import { restoreFixture, containerState, until, waitExited, agentWithMax } from './harness.js';
 import { RestorePeer, storeLong } from './peer.js';
 
 const LONG = 2000;
 const fixture = restoreFixture();
 const { agents } = fixture;
 
-async function agentWith(max: number): Promise<Agent> {
-  const a = await startAgent({ config: { containers: [{ name: 'app', fileDescriptorStoreMax: max }] } });
-  agents.push(a);
-  return a;
-}
+const agentWith = (max: number): Promise<Agent> => agentWithMax(agents, max);
 
 async function state(agent: Agent): Promise<{ count: number; deferredCloses: number; restoresInFlight: number; restoreFailures: number }> {
   return (await containerState(agent)) as unknown as { count: number; deferredCloses: number; restoresInFlight: number; restoreFailures: number };

@@ -9,24 +9,19 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startAgent, type Agent } from '../helpers/agent.js';
+import type { Agent } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
-import { restoreFixture, Consumer, containerState, launcherOf, until, waitExited } from './harness.js';
+import { restoreFixture, Consumer, containerState, launcherOf, until, waitExited, agentWithMax } from './harness.js';
+import { QUEUE_MAX } from '../../src/restore/deadlines.js';
 import { longName as longNameOf, RestorePeer, rssBytes, storeLong } from './peer.js';
 
 const LONG = 2000;
-/** src/restore/deadlines.ts QUEUE_MAX. */
-const QUEUE_MAX = 4;
 const MB = 1024 * 1024;
 
 const fixture = restoreFixture();
 const { agents } = fixture;
 
-async function agentWith(max: number): Promise<Agent> {
-  const a = await startAgent({ config: { containers: [{ name: 'app', fileDescriptorStoreMax: max }] } });
-  agents.push(a);
-  return a;
-}
+const agentWith = (max: number): Promise<Agent> => agentWithMax(agents, max);
 
 interface RestoreCounters {
   restoreFailures: number;

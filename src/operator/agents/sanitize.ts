@@ -58,7 +58,6 @@ export function parseStatus(body: string): AgentStatus {
 function containerOf(c: Raw): ContainerState {
   const groups = Array.isArray(c.fdGroups) ? c.fdGroups.slice(0, STATUS_FD_GROUPS_MAX) : [];
   const wd = obj(c.watchdog ?? {}, 'watchdog');
-  const lr = c.lastRestore === null || c.lastRestore === undefined ? null : obj(c.lastRestore, 'lastRestore');
   const listen = Array.isArray(c.listen) ? c.listen.slice(0, LISTEN_MAX) : [];
   const state = str(c.state, SHORT_MAX);
   return {
@@ -75,13 +74,16 @@ function containerOf(c: Raw): ContainerState {
     restores: int(c.restores ?? 0, 'restores'),
     restoreFailures: int(c.restoreFailures ?? 0, 'restoreFailures'),
     starts: int(c.starts ?? 0, 'starts'),
-    lastRestore: lr === null ? null : { at: time(lr.at), fds: int(lr.fds, 'lastRestore.fds') },
+    lastRestore: opt(c.lastRestore, (v) => {
+      const lr = obj(v, 'lastRestore');
+      return { at: time(lr.at), fds: int(lr.fds, 'lastRestore.fds') };
+    }),
     overLimit: int(c.overLimit ?? 0, 'overLimit'),
-    status: c.status === null || c.status === undefined ? null : str(c.status, STATUS_TEXT_MAX),
-    errno: c.errno === null || c.errno === undefined ? null : int(c.errno, 'errno'),
+    status: opt(c.status, (v) => str(v, STATUS_TEXT_MAX)),
+    errno: opt(c.errno, (v) => int(v, 'errno')),
     watchdog: {
       sec: num(wd.sec ?? 0),
-      deadline: wd.deadline === null || wd.deadline === undefined ? null : time(wd.deadline),
+      deadline: opt(wd.deadline, time),
       failures: int(wd.failures ?? 0, 'watchdog.failures'),
       startTimeouts: int(wd.startTimeouts ?? 0, 'watchdog.startTimeouts'),
     },
@@ -102,6 +104,11 @@ function policyOf(p: Raw): { name: string; generation: number } {
 
 function errorOf(e: Raw): { message: string; hash: string; at: string } {
   return { message: str(e.message, 1024), hash: hex(e.hash), at: time(e.at) };
+}
+
+/** null for null or absent, else f(v). */
+function opt<T>(v: unknown, f: (v: unknown) => T): T | null {
+  return v === null || v === undefined ? null : f(v);
 }
 
 function fail(why: string): never {

@@ -176,7 +176,7 @@ export class ConfigSource<H = unknown> {
     this.d.obs?.checked();
     let text: string;
     try {
-      text = this.d.read(path);
+      text = this.readOnce(path);
     } catch (e) {
       const message = (e as Error).message;
       // The same unreadable file is counted once, like the same bad content.
@@ -211,6 +211,19 @@ export class ConfigSource<H = unknown> {
     }
     this.d.log.info('config applied', { file: path, hash, policy: next.policy, trigger });
     this.changed();
+  }
+
+  /**
+   * The kubelet removes the old version's directory right after the swap: a read
+   * that resolved `..data` just before it finds the file gone. Tried again at once,
+   * it goes through the new `..data`.
+   */
+  private readOnce(path: string): string {
+    try {
+      return this.d.read(path);
+    } catch {
+      return this.d.read(path);
+    }
   }
 
   private reject(trigger: ReloadTrigger, message: string, hash: string): void {

@@ -45,6 +45,8 @@ export interface AgentDeps {
   configs: ContainerConfig[];
   dedupe: DedupeMethod;
   uid: number;
+  /** Throws a ConfigError when these settings do not fit the agent's fd limit (agent/limits.ts). */
+  checkBudget?(configs: readonly ContainerConfig[]): void;
 }
 
 export class Agent {
@@ -80,8 +82,13 @@ export class Agent {
       drainNotify: (c) => this.notify.get(c.name)?.drain(),
       releaseSockets: (c) => this.sockets.get(c.name)?.release() ?? 0,
       rebindSockets: (c) => {
+        const sockets = this.sockets.get(c.name);
+        const reloaded = sockets?.changePending === true;
         try {
-          if (this.sockets.get(c.name)?.rebind()) this.d.log.info('listen sockets bound again', { container: c.name });
+          if (sockets?.rebind()) {
+            if (reloaded) this.d.log.info('listen sockets changed as configured', { container: c.name, listen: sockets.entries().map((b) => b.name) });
+            else this.d.log.info('listen sockets bound again', { container: c.name });
+          }
         } catch (e) {
           // The app starts without them rather than not at all; the log says why.
           this.d.log.error('cannot bind listen sockets again', { container: c.name, error: (e as Error).message });
@@ -111,53 +118,7 @@ export class Agent {
       // Before any socket is touched: a second agent must not unlink the first one's.
       this.lockFd = lockRunDir(kernel, adminFd, lockPath(runDir), LOCK_NAME, process.pid);
       this.epfd = kernel.epollCreate();
-      const ops = this.storeOps();
-      for (const cfg of this.d.configs) {
-        const dir = containerDir(runDir, cfg.name);
-        // Never delete and recreate: a subPath mount keeps pointing at the old directory.
-        const dfd = openOwnDir(top.fd, runDir, cfg.name, uid, 0o755, SUBPATH_HINT);
-        dirFds.push(dfd);
-        // A restore socket left by an earlier agent: this is an agent restart, and the
-        // app may be running (docs/scope.md, item 15).
-        const agentRestarted = hasSocket(dfd, RESTORE_NAME);
-        const c = new Container(cfg, ops, this.d.nowMs(), agentRestarted);
-        this.containers.set(cfg.name, c);
-        // Bound first, like socket units before their services: a busy port fails the start.
-        // After an agent restart an address in use is the running app's: start anyway
-        // (item 15). On a first start a busy port fails it.
-        const sockets = Listeners.bind(kernel, cfg.name, cfg.listen, agentRestarted);
-        this.sockets.set(cfg.name, sockets);
-        for (const b of sockets.entries()) {
-          if (b.held) {
-            this.d.log.warning('listen socket held by the running app: bound again when the app next starts', {
-              container: cfg.name, name: b.name, kind: b.kind, address: b.address,
-            });
-          } else this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
-        }
-        // Bound through the directory's fd: a DIR/NAME swapped after the check is never followed.
-        const server = binding(notifyPath(runDir, cfg.name), () => NotifyServer.bind(this.notifyDeps(), c, at(dfd, NOTIFY_NAME)));
-        this.notify.set(cfg.name, server);
-        const restore = binding(restorePath(runDir, cfg.name), () => new RestoreServer(kernel, this.d.log, c, at(dfd, RESTORE_NAME), {
-          checkPeer: (cc, peer) => this.peers.check(cc, peer),
-          launcherConnected: (cc, peer) => this.lifecycle.launcherConnected(cc, peer),
-          launcherRefused: (cc, peer) => this.lifecycle.launcherRefused(cc, peer),
-          restored: (cc, n, sec) => {
-            cc.restores++;
-            this.d.obs.restored(cc.name, n, sec);
-          },
-          failed: (cc, reason, fields) => {
-            cc.restoreFailures++;
-            this.d.obs.restoreFailed(cc.name, reason, fields);
-          },
-          listeners: (cc) => this.listeners(cc),
-        }));
-        this.restore.set(cfg.name, restore);
-        // Apps run as any uid; connecting to a socket file needs write permission on it.
-        // Never through a symlink (the directory is the agent's and not writable by others anyway).
-        kernel.chmodAt(dfd, NOTIFY_NAME, 0o666);
-        kernel.chmodAt(dfd, RESTORE_NAME, 0o666);
-        installLauncher(dfd, dir);
-      }
+      for (const cfg of this.d.configs) this.openContainer(top.fd, cfg);
       this.admin = binding(adminSocketPath(runDir), () => new AdminServer(kernel, this.d.log, at(adminFd, ADMIN_SOCKET), this.d.uid, (r) => this.adminRequest(r)));
       this.epollHandle = kernel.pollStart(this.epfd, 1, () => this.onHangups());
       for (const s of this.notify.values()) s.start();
@@ -168,6 +129,122 @@ export class Agent {
       throw e;
     } finally {
       for (const fd of dirFds) closeSync(fd);
+    }
+  }
+
+  /**
+   * A reloaded configuration (daemon-reload), with every container the agent has
+   * (config/load.ts carryOver): checked whole first, so a ConfigError changes
+   * nothing; then applied per field as docs/configuration.md says. A container new
+   * to the agent gets its directory and sockets now; one that cannot be set up is
+   * logged and left out (a SIGHUP retries it).
+   */
+  reconfigure(next: readonly ContainerConfig[]): void {
+    if (this.stopped) return;
+    const after = new Map<string, ContainerConfig>();
+    for (const c of this.containers.values()) after.set(c.name, c.config);
+    for (const cfg of next) {
+      checkPaths(this.d.runDir, cfg.name);
+      checkListen(cfg);
+      after.set(cfg.name, cfg);
+    }
+    this.d.checkBudget?.([...after.values()]);
+    for (const cfg of next) {
+      const c = this.containers.get(cfg.name);
+      if (c) this.update(c, cfg);
+      else this.addLive(cfg);
+    }
+  }
+
+  private update(c: Container, cfg: ContainerConfig): void {
+    const changed = changedFields(c.config, cfg);
+    if (changed.length === 0) return;
+    const before = c.store.size;
+    const closed = c.reconfigure(cfg);
+    if (closed > 0) this.d.obs.dropped(c.name, 'max_lowered', closed, { max: cfg.fileDescriptorStoreMax, stored: before });
+    if (changed.includes('listen')) this.sockets.get(c.name)?.configure(cfg.listen);
+    this.d.log.info('container settings changed', { container: c.name, changed });
+  }
+
+  /** A container the agent did not have: set it up as start() does, nothing left open on failure. */
+  private addLive(cfg: ContainerConfig): void {
+    let topFd = -1;
+    try {
+      const top = openRunDir(this.d.runDir, this.d.uid);
+      topFd = top.fd;
+      this.openContainer(topFd, cfg);
+      this.notify.get(cfg.name)?.start();
+      this.restore.get(cfg.name)?.start();
+      this.d.log.info('container added', { container: cfg.name });
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      this.d.log.error('cannot add container: retried on SIGHUP or the next change of the config file', { container: cfg.name, error: err.message, code: err.code });
+    } finally {
+      if (topFd >= 0) closeSync(topFd);
+    }
+  }
+
+  /**
+   * One container's directory, sockets and launcher, registered only once all of
+   * them exist; on a failure what was made for it is closed and the error thrown.
+   */
+  private openContainer(topFd: number, cfg: ContainerConfig): void {
+    const { kernel, runDir, uid } = this.d;
+    const dir = containerDir(runDir, cfg.name);
+    // Never delete and recreate: a subPath mount keeps pointing at the old directory.
+    const dfd = openOwnDir(topFd, runDir, cfg.name, uid, 0o755, SUBPATH_HINT);
+    let sockets: Listeners | null = null;
+    let server: NotifyServer | null = null;
+    let restore: RestoreServer | null = null;
+    try {
+      // A restore socket left by an earlier agent: this is an agent restart, and the
+      // app may be running (docs/scope.md, item 15).
+      const agentRestarted = hasSocket(dfd, RESTORE_NAME);
+      const c = new Container(cfg, this.storeOps(), this.d.nowMs(), agentRestarted);
+      // Bound first, like socket units before their services: a busy port fails the start.
+      // After an agent restart an address in use is the running app's: start anyway
+      // (item 15). On a first start a busy port fails it.
+      const bound = Listeners.bind(kernel, cfg.name, cfg.listen, agentRestarted);
+      sockets = bound;
+      for (const b of bound.entries()) {
+        if (b.held) {
+          this.d.log.warning('listen socket held by the running app: bound again when the app next starts', {
+            container: cfg.name, name: b.name, kind: b.kind, address: b.address,
+          });
+        } else this.d.log.info('listen socket bound', { container: cfg.name, name: b.name, kind: b.kind, address: b.address });
+      }
+      // Bound through the directory's fd: a DIR/NAME swapped after the check is never followed.
+      server = binding(notifyPath(runDir, cfg.name), () => NotifyServer.bind(this.notifyDeps(), c, at(dfd, NOTIFY_NAME)));
+      restore = binding(restorePath(runDir, cfg.name), () => new RestoreServer(kernel, this.d.log, c, at(dfd, RESTORE_NAME), {
+        checkPeer: (cc, peer) => this.peers.check(cc, peer),
+        launcherConnected: (cc, peer) => this.lifecycle.launcherConnected(cc, peer),
+        launcherRefused: (cc, peer) => this.lifecycle.launcherRefused(cc, peer),
+        restored: (cc, n, sec) => {
+          cc.restores++;
+          this.d.obs.restored(cc.name, n, sec);
+        },
+        failed: (cc, reason, fields) => {
+          cc.restoreFailures++;
+          this.d.obs.restoreFailed(cc.name, reason, fields);
+        },
+        listeners: (cc) => this.listeners(cc),
+      }));
+      // Apps run as any uid; connecting to a socket file needs write permission on it.
+      // Never through a symlink (the directory is the agent's and not writable by others anyway).
+      kernel.chmodAt(dfd, NOTIFY_NAME, 0o666);
+      kernel.chmodAt(dfd, RESTORE_NAME, 0o666);
+      installLauncher(dfd, dir);
+      this.containers.set(cfg.name, c);
+      this.sockets.set(cfg.name, bound);
+      this.notify.set(cfg.name, server);
+      this.restore.set(cfg.name, restore);
+    } catch (e) {
+      restore?.close();
+      server?.close();
+      sockets?.close();
+      throw e;
+    } finally {
+      closeSync(dfd);
     }
   }
 
@@ -215,7 +292,12 @@ export class Agent {
   describe(only?: string): AdminResponse {
     const list = only === undefined ? [...this.containers.values()] : [this.mustContainer(only)];
     const d = describeContainers(list, (fd) => this.fdInfo(fd), this.d.nowMs());
-    for (const c of d.containers) c.listenHeld = this.sockets.get(c.name)?.held() ?? [];
+    for (const c of d.containers) {
+      const sockets = this.sockets.get(c.name);
+      // The sockets in force, which a reloaded listen: changes at the next start only.
+      if (sockets) c.listen = sockets.entries().map((b) => ({ name: b.name, kind: b.kind, address: b.address }));
+      c.listenHeld = sockets?.held() ?? [];
+    }
     return { ok: true, ...d };
   }
 
@@ -363,4 +445,9 @@ function checkPathFits(path: string): void {
       code: 'ECONFIG',
     });
   }
+}
+
+/** Settings that differ, by field name (for the log). */
+function changedFields(a: ContainerConfig, b: ContainerConfig): string[] {
+  return (Object.keys(b) as (keyof ContainerConfig)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 }

@@ -141,14 +141,16 @@ export class Lifecycle {
     if (c.config.preserve === 'no') {
       this.release(c, 'preserve is no');
     } else if (c.config.releaseAfterSec > 0) {
+      // Read at the exit: a reload changes the timer of the next exit, not this one.
+      const after = c.config.releaseAfterSec;
       const t = setTimeout(() => {
         this.releaseTimers.delete(c.name);
         if (c.run.phase !== 'exited') return;
-        const why = `no main process for ${c.config.releaseAfterSec} s`;
+        const why = `no main process for ${after} s`;
         this.release(c, why);
         const n = this.d.releaseSockets(c);
         if (n > 0) this.d.log.warning('listen sockets closed', { container: c.name, count: n, why });
-      }, c.config.releaseAfterSec * 1000);
+      }, after * 1000);
       t.unref();
       this.releaseTimers.set(c.name, t);
     }

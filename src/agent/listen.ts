@@ -70,13 +70,29 @@ export class ListenError extends Error {
 export class Listeners {
   /** Closed by releaseAfterSec; bound again when the next main process starts. */
   private released = false;
+  /** A reloaded `listen:` not in force yet: applied when the next main process starts. */
+  private pending: readonly ListenConfig[] | null = null;
 
   private constructor(
     private readonly kernel: Kernel,
     private list: BoundListener[],
     private readonly container: string,
-    private readonly cfgs: readonly ListenConfig[],
+    private cfgs: readonly ListenConfig[],
   ) {}
+
+  /**
+   * A config reload changed `listen:`. Nothing is bound or closed now: the running
+   * app has the sockets it was given, and systemd's socket units change on their
+   * restart too. The change is made when the next main process starts (rebind()).
+   */
+  configure(cfgs: readonly ListenConfig[]): void {
+    this.pending = sameListen(cfgs, this.cfgs) ? null : [...cfgs];
+  }
+
+  /** A `listen:` change waits for the next start. */
+  get changePending(): boolean {
+    return this.pending !== null;
+  }
 
   /**
    * Binds every entry in order; on any failure closes what it bound and throws
@@ -125,6 +141,7 @@ export class Listeners {
    * the others are bound and kept.
    */
   rebind(): boolean {
+    if (this.pending !== null) return this.applyPending();
     if (this.released) {
       this.list = Listeners.bind(this.kernel, this.container, this.cfgs).list;
       this.released = false;
@@ -144,6 +161,44 @@ export class Listeners {
     });
     if (first !== null) throw first;
     return bound;
+  }
+
+  /**
+   * The next start after a `listen:` change. An entry whose kind and address are
+   * unchanged keeps its socket, and with it the connections queued in its backlog
+   * (a new backlog or reusePort on it applies once it is bound anew: after an agent
+   * restart or releaseAfterSec); entries no longer listed are closed first, so a
+   * new entry can take an address an old one had; new ones are bound. An entry
+   * that cannot be bound is kept as held (passed once bound, retried at each
+   * start) and the first such error is thrown after the others are in place.
+   */
+  private applyPending(): boolean {
+    const next = this.pending ?? this.cfgs;
+    this.pending = null;
+    const old = this.released ? [] : this.list;
+    this.released = false;
+    const claimed = new Set<BoundListener>();
+    const plan = next.map((l) => {
+      const same = old.find((b) => !claimed.has(b) && !b.held && b.kind === l.kind && b.address === l.address);
+      if (same === undefined) return null;
+      claimed.add(same);
+      return { ...same, name: l.name };
+    });
+    for (const b of old) if (!claimed.has(b) && b.fd >= 0) this.kernel.tryClose(b.fd);
+    let first: ListenError | null = null;
+    this.list = next.map((l, i) => {
+      const kept = plan[i];
+      if (kept) return kept;
+      try {
+        return bindOne(this.kernel, l);
+      } catch (e) {
+        first ??= new ListenError(this.container, l, e);
+        return { name: l.name, kind: l.kind, address: l.address, fd: -1, held: true };
+      }
+    });
+    this.cfgs = next;
+    if (first !== null) throw first;
+    return true;
   }
 
   get size(): number {
@@ -183,4 +238,9 @@ function bindOne(kernel: Kernel, l: ListenConfig): BoundListener {
   if (l.kind.startsWith('unix') && l.address.startsWith('/')) makeParents(l.address, 'listen socket');
   const fd = kernel.listenSocket(l.kind, l.address, l.backlog, l.reusePort);
   return { name: l.name, kind: l.kind, address: l.address, fd, held: false };
+}
+
+/** The same entries in the same order (plain data). */
+function sameListen(a: readonly ListenConfig[], b: readonly ListenConfig[]): boolean {
+  return a.length === b.length && a.every((l, i) => JSON.stringify(l) === JSON.stringify(b[i]));
 }

@@ -7,9 +7,12 @@ import { Agent } from '../agent/agent.js';
 import { fanout, logObserver } from '../unit/observer.js';
 import { realProcs } from '../native/procs.js';
 import { checkFdBudget, requiredFds } from '../agent/limits.js';
-import { buildConfig, readConfigFile, type FlagSettings } from '../config/load.js';
+import type { FlagSettings } from '../config/load.js';
+import { readConfigFile } from '../config/file.js';
+import { CONFIG_POLL_MIN_MS, CONFIG_POLL_MS, ConfigSource, loadInitial, type InitialConfig } from '../config/reload.js';
+import { ConfigMetrics } from '../metrics/config.js';
 import { ConfigError, intIn, notifyAccess, SECONDS_MAX, secondsIn } from '../config/validate.js';
-import type { ContainerConfig, Preserve } from '../config/types.js';
+import type { Preserve } from '../config/types.js';
 import { createLogger, isLevel, type Level } from '../log/log.js';
 import type { DedupeMethod } from '../native/binding.js';
 import * as sys from '../native/sys.js';
@@ -39,6 +42,7 @@ export async function runAgent(argv: string[]): Promise<number> {
         'run-dir': { type: 'string' },
         container: { type: 'string', multiple: true },
         config: { type: 'string' },
+        'config-poll': { type: 'string' },
         'fd-store-max': { type: 'string' },
         'notify-access': { type: 'string' },
         'watchdog-sec': { type: 'string' },
@@ -75,7 +79,8 @@ export async function runAgent(argv: string[]): Promise<number> {
     if ((e as { code?: string }).code !== 'ECONFIG') throw e;
     return usage((e as Error).message);
   }
-  const { level, dedupe, configs, listen, runDir } = settings;
+  const { level, dedupe, initial, listen, runDir } = settings;
+  const configs = initial.loaded.containers;
   // A log reader that went away (EPIPE) must not take the stores down with an
   // unhandled 'error' event: the agent keeps serving without its log.
   process.stderr.on('error', () => {});
@@ -107,6 +112,25 @@ export async function runAgent(argv: string[]): Promise<number> {
       version: packageVersion(),
       processFds: () => ({ open: sys.countFds(), max: nofileMax(sys.getNofile().soft) }),
     });
+    const source: ConfigSource = new ConfigSource(
+      {
+        path: settings.configFile,
+        flags: settings.flags,
+        read: readConfigFile,
+        apply: (next) => agent.reconfigure(next),
+        log,
+        wallMs: Date.now,
+        nowMs,
+        pollMs: settings.pollMs,
+        timers: { every: (fn, ms) => setInterval(fn, ms).unref(), clear: (t) => clearInterval(t) },
+        obs: new ConfigMetrics(registry, () => source.state()),
+      },
+      initial,
+    );
+    // Containers a reload added get their series (names come from the config only).
+    source.onChange(() => {
+      for (const name of agent.containers.keys()) metrics.addContainer(name);
+    });
     const obs = fanout(logObserver(log, { suppressed: metrics.logSuppressed }), metrics, rescheduleObserver({ reschedule: () => watchdog.reschedule() }));
     const watchdog = new Watchdog({
       containers: () => agent.containers.values(),
@@ -126,19 +150,27 @@ export async function runAgent(argv: string[]): Promise<number> {
       configs,
       dedupe,
       uid: process.getuid?.() ?? 0,
+      checkBudget: (all) => {
+        checkFdBudget(all, hard);
+        sys.reserveFds(Math.min(requiredFds(all), hard));
+      },
     });
     // Handlers before the first socket: a SIGTERM that races start-up must not kill us
     // with the default action (exit by signal, nothing closed).
     const signalled = waitForSignal();
+    // SIGHUP is daemon-reload (and must not end the agent, its default action).
+    process.on('SIGHUP', () => source.reload('signal'));
     agent.start();
     const http = listen === null ? null : await startHttp(listen, agent, registry, log);
     watchdog.reschedule();
+    source.start();
     log.info('agent ready', {
       runDir,
       containers: configs.map((c) => ({ name: c.name, fileDescriptorStoreMax: c.fileDescriptorStoreMax, notifyAccess: c.notifyAccess })),
       nofile: hard,
     });
     return await untilSignal(signalled, agent, log, () => {
+      source.stop();
       watchdog.stop();
       void http?.close();
     });
@@ -201,7 +233,11 @@ type AgentValues = Record<string, string | string[] | boolean | undefined>;
 interface Settings {
   level: Level;
   dedupe: DedupeMethod;
-  configs: ContainerConfig[];
+  flags: FlagSettings;
+  configFile: string | null;
+  /** The config at start, from the flags and the file (a bad file fails the start). */
+  initial: InitialConfig;
+  pollMs: number;
   listen: ListenAddress | null;
   runDir: string;
 }
@@ -218,11 +254,15 @@ function settingsOf(values: AgentValues): Settings {
   if (!runDir) throw new ConfigError('--run-dir is required');
   const dedupe = DEDUPE[str('dedupe') ?? 'auto'];
   if (dedupe === undefined) throw new ConfigError('--dedupe must be auto, dupfd-query, kcmp or fstat');
-  const configFile = str('config');
-  const file = configFile === undefined ? null : readConfigFile(configFile);
-  const configs = buildConfig(flagSettings(values), file, configFile);
+  const configFile = str('config') ?? null;
+  const poll = str('config-poll');
+  if (poll !== undefined && configFile === null) throw new ConfigError('--config-poll needs --config FILE');
+  const pollMs = poll === undefined ? CONFIG_POLL_MS : seconds(poll, '--config-poll') * 1000;
+  if (pollMs > 0 && pollMs < CONFIG_POLL_MIN_MS) throw new ConfigError(`--config-poll: at least ${CONFIG_POLL_MIN_MS}ms, or 0 (SIGHUP only)`);
+  const flags = flagSettings(values);
+  const initial = loadInitial(configFile, flags, readConfigFile);
   const listen = parseListen(http ?? oldListen ?? DEFAULT_LISTEN);
-  return { level, dedupe, configs, listen, runDir };
+  return { level, dedupe, flags, configFile, initial, pollMs, listen, runDir };
 }
 
 function flagSettings(values: AgentValues): FlagSettings {

@@ -23,8 +23,15 @@ Options:
                           DIR/NAME and DIR/.fdstore must be the agent's (docs/security.md);
                           one agent per DIR (a second one exits 2)
   --container NAME        an app container to serve (DNS-1123 label); repeatable
-  --config FILE           YAML with per-container settings that win over flags and
-                          may name more containers (see docs/configuration.md)
+  --config FILE           YAML with defaults and per-container settings that win over
+                          flags and may name more containers (docs/configuration.md).
+                          Reloaded live: checked every --config-poll and on SIGHUP,
+                          applied when its content changed; a file that cannot be
+                          used keeps the last good config (logged, counted in
+                          fdstore_config_reloads_total). At most 256 KiB
+  --config-poll SPAN      how often to check --config (default 5s; at least 100ms;
+                          0: only on SIGHUP). The kubelet's own update of a
+                          downwardAPI file takes up to a minute or two
   --fd-store-max N        default FileDescriptorStoreMax (default 4096); the stores
                           plus 451 (+6 per extra container) must fit RLIMIT_NOFILE
   --notify-access MODE    default NotifyAccess: none|main|exec|all (default all: the
@@ -50,6 +57,7 @@ systemd.time(7): 500ms, 5s, 1min 30s, 2h; "infinity" is off, like 0.
 Usage errors print one 'fdstore agent: ...' line and exit 2.
 
 On SIGTERM the agent stops accepting, closes every stored fd and exits 0.
+On SIGHUP it re-reads --config at once, even if unchanged (systemctl daemon-reload).
 `;
 
 export const LS_HELP = `Usage: fdstore ls [--run-dir DIR] [--container NAME] [--json]

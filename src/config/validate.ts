@@ -30,17 +30,40 @@ const BACKLOG_DEFAULT = 4096;
 const LISTEN_FIELDS = new Set(['name', 'kind', 'address', 'backlog', 'reusePort']);
 
 type Raw = Record<string, unknown>;
+export type Settings = Omit<ContainerConfig, 'name'>;
+
+/** Fields a container entry takes; `defaults:` takes them too, but for name and listen. */
+const CONTAINER_FIELDS = new Set([
+  'name', 'fileDescriptorStoreMax', 'notifyAccess', 'watchdogSec', 'timeoutStartSec',
+  'preserve', 'watchdogSignal', 'releaseAfterSec', 'listen',
+]);
+/**
+ * `listen:` stays per container: an address can be bound once, so a socket in the
+ * defaults would make every second container fail to start.
+ */
+const DEFAULT_FIELDS = new Set([...CONTAINER_FIELDS].filter((k) => k !== 'name' && k !== 'listen'));
 
 /** Merge a raw per-container object (from YAML/CRD) over a base; unknown keys are errors. */
-export function containerFromRaw(raw: Raw, base: Omit<ContainerConfig, 'name'>, where: string): ContainerConfig {
-  const known = new Set([
-    'name', 'fileDescriptorStoreMax', 'notifyAccess', 'watchdogSec', 'timeoutStartSec',
-    'preserve', 'watchdogSignal', 'releaseAfterSec', 'listen',
-  ]);
-  for (const k of Object.keys(raw)) if (!known.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
+export function containerFromRaw(raw: Raw, base: Settings, where: string): ContainerConfig {
+  for (const k of Object.keys(raw)) if (!CONTAINER_FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
   if (typeof raw.name !== 'string') throw new ConfigError(`${where}: name is required`);
   checkContainerName(raw.name);
-  const c: ContainerConfig = { ...base, listen: [...base.listen], name: raw.name };
+  return { ...base, listen: [...base.listen], ...settingsFromRaw(raw, where), name: raw.name };
+}
+
+/** The file's `defaults:` mapping: the fields it sets, to merge over the flags'. */
+export function defaultsFromRaw(raw: unknown, where: string): Partial<Settings> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${where}: a mapping of container settings`);
+  for (const k of Object.keys(raw)) {
+    if (k === 'listen' || k === 'name') throw new ConfigError(`${where}: ${k} is per container, not a default`);
+    if (!DEFAULT_FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
+  }
+  return settingsFromRaw(raw as Raw, where);
+}
+
+/** The settings raw sets (validated), without name. */
+function settingsFromRaw(raw: Raw, where: string): Partial<Settings> {
+  const c: Partial<Settings> = {};
   if (raw.fileDescriptorStoreMax !== undefined) c.fileDescriptorStoreMax = intIn(raw.fileDescriptorStoreMax, 0, STORE_MAX_LIMIT, `${where}.fileDescriptorStoreMax`);
   if (raw.notifyAccess !== undefined) c.notifyAccess = notifyAccess(raw.notifyAccess, `${where}.notifyAccess`);
   if (raw.watchdogSec !== undefined) c.watchdogSec = secondsIn(raw.watchdogSec, SECONDS_MAX, `${where}.watchdogSec`);
@@ -59,6 +82,24 @@ export function containerFromRaw(raw: Raw, base: Omit<ContainerConfig, 'name'>, 
     c.listen = raw.listen.map((l, i) => listenFromRaw(l as Raw, `${where}.listen[${i}]`));
   }
   return c;
+}
+
+/** Kubernetes object names (an FdStorePolicy's): DNS-1123 subdomains. */
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN_MAX = 253;
+const POLICY_FIELDS = new Set(['name', 'generation']);
+
+/** The file's `policy:`: which FdStorePolicy (and generation) the operator wrote it from. */
+export function policyFromRaw(raw: unknown, where: string): { name: string; generation: number } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${where}: a mapping with name and generation`);
+  const r = raw as Raw;
+  for (const k of Object.keys(r)) if (!POLICY_FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
+  if (typeof r.name !== 'string' || r.name.length > DNS1123_SUBDOMAIN_MAX || !DNS1123_SUBDOMAIN.test(r.name)) {
+    throw new ConfigError(`${where}.name: the FdStorePolicy's name (a DNS-1123 subdomain, at most ${DNS1123_SUBDOMAIN_MAX})`);
+  }
+  // metadata.generation: a positive int64; JSON readers are exact up to 2^53.
+  const generation = intIn(r.generation, 0, Number.MAX_SAFE_INTEGER, `${where}.generation`);
+  return { name: r.name, generation };
 }
 
 function listenFromRaw(raw: Raw, where: string): ListenConfig {

@@ -30,7 +30,7 @@ export interface MetricsContainer {
 
 export interface MetricsDeps {
   registry: Registry;
-  /** Configured container names: every series of each exists from start. */
+  /** Configured container names: every series of each exists from start (more: addContainer). */
   names: readonly string[];
   /** The live containers; empty until the agent started. */
   containers(): Iterable<MetricsContainer>;
@@ -111,7 +111,17 @@ export class Metrics implements Observer {
       ['app_container', 'reason'],
     );
     this.stateGauges(registers);
-    this.zero();
+    for (const container of this.known) this.zero(container);
+  }
+
+  /**
+   * A container added by a config reload: its series exist from now. Names come
+   * from the config only, so the label set stays bounded by it.
+   */
+  addContainer(name: string): void {
+    if (this.known.has(name)) return;
+    this.known.add(name);
+    this.zero(name);
   }
 
   // Observer. Arrow properties: fanout() calls them detached from the object.
@@ -175,18 +185,16 @@ export class Metrics implements Observer {
   };
 
   /** Known series at zero before the first event (STYLE habit 10). */
-  private zero(): void {
-    for (const container of this.d.names) {
-      for (const result of MESSAGE_RESULTS) this.messages.inc({ app_container: container, result }, 0);
-      for (const reason of REJECT_REASONS) this.rejects.inc({ app_container: container, reason }, 0);
-      for (const reason of DROP_REASONS) this.drops.inc({ app_container: container, reason }, 0);
-      for (const reason of LOG_REASONS) this.suppressedLines.inc({ app_container: container, reason }, 0);
-      for (const reason of RESTORE_FAILURES) this.restoreFailures.inc({ app_container: container, reason }, 0);
-      for (const c of [this.storedTotal, this.restores, this.restoredFds, this.expired, this.startTimeouts, this.pings, this.starts, this.warnings]) {
-        c.inc({ app_container: container }, 0);
-      }
-      this.restoreSeconds.zero({ app_container: container });
+  private zero(container: string): void {
+    for (const result of MESSAGE_RESULTS) this.messages.inc({ app_container: container, result }, 0);
+    for (const reason of REJECT_REASONS) this.rejects.inc({ app_container: container, reason }, 0);
+    for (const reason of DROP_REASONS) this.drops.inc({ app_container: container, reason }, 0);
+    for (const reason of LOG_REASONS) this.suppressedLines.inc({ app_container: container, reason }, 0);
+    for (const reason of RESTORE_FAILURES) this.restoreFailures.inc({ app_container: container, reason }, 0);
+    for (const c of [this.storedTotal, this.restores, this.restoredFds, this.expired, this.startTimeouts, this.pings, this.starts, this.warnings]) {
+      c.inc({ app_container: container }, 0);
     }
+    this.restoreSeconds.zero({ app_container: container });
   }
 
   /** Gauges computed at scrape time from the containers. */
@@ -214,7 +222,7 @@ export class Metrics implements Observer {
       this.perContainer(g, (c) => (c.run.watchdogMs() ?? 0) / 1000),
     );
     gauge('fdstore_watchdog_last_ping_timestamp_seconds', 'Unix time of the last WATCHDOG=1; 0 if none since the agent started.', ['app_container'], (g) => {
-      for (const container of this.d.names) g.set({ app_container: container }, this.lastPingSec.get(container) ?? 0);
+      for (const container of this.known) g.set({ app_container: container }, this.lastPingSec.get(container) ?? 0);
     });
     gauge('fdstore_build_info', 'Always 1; the version of the agent in a label.', ['version'], (g) => g.set({ version: this.d.version }, 1));
     const fds = this.d.processFds;
@@ -229,14 +237,14 @@ export class Metrics implements Observer {
   /** A series per configured container, 0 until the agent holds the container. */
   private perContainer(g: Gauge<C>, value: (c: MetricsContainer) => number): void {
     g.reset();
-    for (const container of this.d.names) g.set({ app_container: container }, 0);
+    for (const container of this.known) g.set({ app_container: container }, 0);
     for (const c of this.d.containers()) if (this.known.has(c.name)) g.set({ app_container: c.name }, value(c));
   }
 
   private collectState(g: Gauge<C | 'state'>): void {
     const phases = new Map<string, RunPhase>();
     for (const c of this.d.containers()) phases.set(c.name, c.run.phase);
-    for (const container of this.d.names) {
+    for (const container of this.known) {
       for (const state of RUN_PHASES) g.set({ app_container: container, state }, phases.get(container) === state ? 1 : 0);
     }
   }
@@ -255,7 +263,7 @@ export class Metrics implements Observer {
     }
     // Only the entries still stored stay cached: the cache is bounded by the stores.
     this.typeCache = next;
-    for (const container of this.d.names) {
+    for (const container of this.known) {
       for (const type of FD_TYPES) g.set({ app_container: container, type }, counts.get(container)?.get(type) ?? 0);
     }
   }

@@ -44,6 +44,7 @@ type MutableEntry = { -readonly [K in keyof Entry]: Entry[K] };
 /** Why the store closed an fd (a metric label: keep it closed). */
 export type DropReason =
   | 'over_limit'
+  | 'max_lowered'
   | 'duplicate'
   | 'not_stored'
   | 'unauthorized'
@@ -55,6 +56,7 @@ export type DropReason =
 
 export const DROP_REASONS: readonly DropReason[] = [
   'over_limit',
+  'max_lowered',
   'duplicate',
   'not_stored',
   'unauthorized',
@@ -216,9 +218,21 @@ export class FdStore {
     return n > 0 ? { max: this.maxFds, deferredCloses: n } : { max: this.maxFds };
   }
 
-  /** A lower max applies to later adds only; stored fds are never dropped for it. */
-  setMax(max: number): void {
+  /**
+   * A new FileDescriptorStoreMax (a config reload). Raised: later adds may use it.
+   * Lowered below the entries held: the excess is closed now, newest first (F3.24;
+   * systemd drops from the head of its newest-first list), so the fds an app
+   * stored first (typically its listening sockets) stay. Returns how many were
+   * closed. During a restore they leave the store at once and their closes wait
+   * for the unpin, as every close does; until then they count against the new max.
+   */
+  setMax(max: number): number {
     this.maxFds = max;
+    const excess = this.entries.size - max;
+    if (excess <= 0) return 0;
+    const newest = [...this.entries.values()].slice(-excess).reverse();
+    for (const e of newest) this.drop(e);
+    return excess;
   }
 
   private findSame(fd: number, stat: FdStat): boolean {

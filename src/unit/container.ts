@@ -40,6 +40,19 @@ export class Container {
     return this.run.notifyAccessOverride ?? this.config.notifyAccess;
   }
 
+  /**
+   * A reloaded configuration (systemd's daemon-reload), per field: the store's max
+   * at once (the excess closed, see FdStore.setMax: returns how many), watchdogSec
+   * from the current run's next arm; every other field is read when it is used
+   * (notifyAccess: the next datagram; preserve, releaseAfterSec: the next exit;
+   * timeoutStartSec, listen: the next start; watchdogSignal: the next expiry).
+   */
+  reconfigure(config: ContainerConfig): number {
+    this.config = config;
+    this.run.setWatchdogSec(config.watchdogSec);
+    return this.store.setMax(config.fileDescriptorStoreMax);
+  }
+
   /** A new run: readiness, status and overrides start over (A2.5, N4.6, A2.12). */
   startRun(nowMs: number, mainPid: number | null): Run {
     this.run = this.newRun(nowMs);

@@ -48,7 +48,7 @@ export class Run {
   constructor(
     readonly id: number,
     nowMs: number,
-    private readonly watchdogSec: number,
+    private watchdogSec: number,
     timeoutStartSec: number,
     /** The agent restarted: this run began before it (see RunPhase). */
     sinceAgentRestart = false,
@@ -67,6 +67,14 @@ export class Run {
       return Number(u) / 1000;
     }
     return this.watchdogSec > 0 ? this.watchdogSec * 1000 : null;
+  }
+
+  /**
+   * watchdogSec changed by a config reload: the deadline armed now stays, the next
+   * arm (READY=1, WATCHDOG=1) uses the new value. A WATCHDOG_USEC= override still wins.
+   */
+  setWatchdogSec(sec: number): void {
+    this.watchdogSec = sec;
   }
 
   /** W5.3: (re)arm from now, e.g. on READY=1 or WATCHDOG=1. */

@@ -13,7 +13,8 @@ import {
   launcherFds,
   requiredFds,
 } from '../../src/agent/limits.js';
-import { buildConfig, readConfigFile, type FlagSettings } from '../../src/config/load.js';
+import { buildConfig, type FlagSettings } from '../../src/config/load.js';
+import { readConfigFile } from '../../src/config/file.js';
 import { DEFAULTS, type ContainerConfig } from '../../src/config/types.js';
 import { ConfigError, checkContainerName, intIn } from '../../src/config/validate.js';
 

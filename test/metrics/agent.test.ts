@@ -92,6 +92,14 @@ describe('/metrics of a real agent', () => {
     expect(start).toBeGreaterThanOrEqual(t0 - 1);
     expect(start).toBeLessThanOrEqual(ping);
     expected.set('fdstore_agent_start_time_seconds', start);
+    // No --config: nothing reloaded, the flags' config loaded at start.
+    expected.set('fdstore_config_reloads_total{result="applied"}', 0);
+    expected.set('fdstore_config_reloads_total{result="rejected"}', 0);
+    expected.set('fdstore_config_checks_total', 0);
+    expected.set('fdstore_config_last_reload_successful', 1);
+    const loaded = got.get('fdstore_config_loaded_timestamp_seconds')!;
+    expect(Math.abs(loaded - start)).toBeLessThanOrEqual(1);
+    expected.set('fdstore_config_loaded_timestamp_seconds', loaded);
     expect(Object.fromEntries(got)).toEqual(Object.fromEntries(expected));
 
     // The agent's own fd table is there too (every stored fd is one of them).

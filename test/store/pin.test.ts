@@ -63,6 +63,28 @@ describe('FdStore pin and deferred closes', () => {
     expect(add(s, 3, 'after').r.stored).toBe(3);
   });
 
+  it('F3.24 during a restore: a lowered max takes the newest entries out at once, their closes wait for the unpin', () => {
+    const o = ops();
+    const s = new FdStore('app', 10, o);
+    const { fds } = add(s, 5, 'x');
+    const unpin = s.pin();
+    // A close deferred before the lowering counts against the new max too.
+    expect(s.removeByName('x')).toBe(5);
+    expect(add(s, 4, 'y').r.stored).toBe(4);
+    const y = s.list().map((e) => e.fd);
+    expect(s.setMax(1)).toBe(3);
+    expect(s.list().map((e) => e.fd)).toEqual([y[0]]);
+    expect(s.deferred).toBe(8);
+    expect(o.closed).toEqual([]);
+    const z = add(s, 1, 'z');
+    expect(z.r.dropped.over_limit).toBe(1);
+    expect(o.closed).toEqual(z.fds);
+    unpin();
+    // The refused one at once; then the deferred ones: removed first, then the excess newest first.
+    expect(o.closed).toEqual([...z.fds, ...fds, y[3], y[2], y[1]]);
+    expect(s.held).toBe(1);
+  });
+
   it('clear() while pinned defers every close; a lower max never drops what is held', () => {
     const o = ops();
     const s = new FdStore('app', 4, o);

@@ -253,14 +253,20 @@ describe('F3.8-F3.11 limit', () => {
     expectOwnership(k, [s]);
   });
 
-  it('F3.24: a lower max applies to later adds only; stored fds stay', () => {
-    const { k, s } = setup(3);
-    add(k, s, [k.openNew(), k.openNew(), k.openNew()]);
-    s.setMax(1);
-    expect(s.max).toBe(1);
-    expect(s.size).toBe(3);
+  it('F3.24: a lower max closes the excess at once, newest first; a raised one is used by later adds', () => {
+    const { k, s } = setup(5);
+    const fds = [k.openNew(), k.openNew(), k.openNew(), k.openNew()];
+    fds.forEach((fd, i) => add(k, s, [fd], `f${i}`));
+    expect(s.setMax(5)).toBe(0);
+    expect(s.setMax(2)).toBe(2);
+    expect(s.max).toBe(2);
+    expect(s.list().map((e) => e.name)).toEqual(['f0', 'f1']);
+    // The two newest, each out of the epoll set before its close.
+    expect(k.log.slice(-4)).toEqual([`pollDel ${fds[3]}`, `close ${fds[3]}`, `pollDel ${fds[2]}`, `close ${fds[2]}`]);
     expect(add(k, s, [k.openNew()]).dropped).toEqual({ over_limit: 1 });
-    s.setMax(5);
+    expect(s.setMax(0)).toBe(2);
+    expect(s.size).toBe(0);
+    expect(s.setMax(3)).toBe(0);
     expect(add(k, s, [k.openNew()]).stored).toBe(1);
     expectOwnership(k, [s]);
   });

@@ -15,11 +15,13 @@ import type { DedupeMethod } from '../native/binding.js';
 import * as sys from '../native/sys.js';
 import { Registry } from 'prom-client';
 import { Watchdog, rescheduleObserver } from '../agent/watchdog.js';
-import { DEFAULT_LISTEN, formatAddress, HttpServer, parseListen, type ListenAddress } from '../http/server.js';
+import { DEFAULT_LISTEN, formatAddress, HttpServer, parseListen, type HttpDeps, type ListenAddress } from '../http/server.js';
 import { Metrics } from '../metrics/metrics.js';
 import { packageVersion } from '../metrics/version.js';
-import { fdType } from '../store/describe.js';
-import type { Logger } from '../log/log.js';
+import { fdType, type FdType } from '../store/describe.js';
+import type { Entry } from '../store/store.js';
+import { agentInfo, StatusService } from '../status/service.js';
+import { staticConfigSource } from '../status/config-static.js';
 import { AGENT_HELP } from './usage.js';
 
 const EXIT_USAGE = 2;
@@ -30,6 +32,7 @@ export const SHUTDOWN_DEADLINE_MS = 10_000;
 const DEDUPE: Record<string, DedupeMethod> = { auto: 0, 'dupfd-query': 1, kcmp: 2, fstat: 3 };
 
 export async function runAgent(argv: string[]): Promise<number> {
+  const startedAt = new Date();
   let values;
   try {
     values = parseArgs({
@@ -75,7 +78,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     if ((e as { code?: string }).code !== 'ECONFIG') throw e;
     return usage((e as Error).message);
   }
-  const { level, dedupe, configs, listen, runDir } = settings;
+  const { level, dedupe, configs, listen, runDir, configText } = settings;
   // A log reader that went away (EPIPE) must not take the stores down with an
   // unhandled 'error' event: the agent keeps serving without its log.
   process.stderr.on('error', () => {});
@@ -91,23 +94,33 @@ export async function runAgent(argv: string[]): Promise<number> {
     sys.reserveFds(Math.min(requiredFds(configs), hard));
 
     const nowMs = (): number => performance.now();
+    const status = new StatusService({
+      containers: () => agent.containers.values(),
+      container: (name) => agent.containers.get(name),
+      config: staticConfigSource(configText, startedAt),
+      agent: agentInfo(packageVersion(), startedAt),
+      typeOf: fdTypeOf,
+      nowMs,
+      wallMs: Date.now,
+      timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: (t) => clearTimeout(t) },
+    });
     const registry = new Registry();
     const metrics = new Metrics({
       registry,
       names: configs.map((c) => c.name),
       containers: () => agent.containers.values(),
-      typeOf: (e) => {
-        try {
-          return fdType(sys.fdInfo(e.fd));
-        } catch {
-          return null;
-        }
-      },
+      typeOf: fdTypeOf,
       wallMs: Date.now,
       version: packageVersion(),
       processFds: () => ({ open: sys.countFds(), max: nofileMax(sys.getNofile().soft) }),
+      statusWaiters: () => status.waiting,
     });
-    const obs = fanout(logObserver(log, { suppressed: metrics.logSuppressed }), metrics, rescheduleObserver({ reschedule: () => watchdog.reschedule() }));
+    const obs = fanout(
+      logObserver(log, { suppressed: metrics.logSuppressed }),
+      metrics,
+      rescheduleObserver({ reschedule: () => watchdog.reschedule() }),
+      status.observer,
+    );
     const watchdog = new Watchdog({
       containers: () => agent.containers.values(),
       obs,
@@ -131,7 +144,8 @@ export async function runAgent(argv: string[]): Promise<number> {
     // with the default action (exit by signal, nothing closed).
     const signalled = waitForSignal();
     agent.start();
-    const http = listen === null ? null : await startHttp(listen, agent, registry, log);
+    status.seed();
+    const http = listen === null ? null : await startHttp(listen, agent, { registry, log, status, statusRequest: metrics.statusRequest });
     watchdog.reschedule();
     log.info('agent ready', {
       runDir,
@@ -152,10 +166,10 @@ export async function runAgent(argv: string[]): Promise<number> {
 }
 
 /** After agent.start(): a busy port stops the agent and fails the start. */
-async function startHttp(at: ListenAddress, agent: Agent, registry: Registry, log: Logger): Promise<HttpServer> {
+async function startHttp(at: ListenAddress, agent: Agent, deps: Pick<HttpDeps, 'registry' | 'log' | 'status' | 'statusRequest'>): Promise<HttpServer> {
+  const { log } = deps;
   const http = new HttpServer({
-    registry,
-    log,
+    ...deps,
     // Serving at all means agent.start() bound every socket; SIGTERM closes this server.
     health: () => agent.health(),
     run: (name) => agent.containers.get(name)?.run,
@@ -204,6 +218,8 @@ interface Settings {
   configs: ContainerConfig[];
   listen: ListenAddress | null;
   runDir: string;
+  /** The --config file as read (its hash is in /status); null without one. */
+  configText: string | null;
 }
 
 /** Everything the flags and the config file say; ConfigError when they are wrong. */
@@ -222,7 +238,7 @@ function settingsOf(values: AgentValues): Settings {
   const file = configFile === undefined ? null : readConfigFile(configFile);
   const configs = buildConfig(flagSettings(values), file, configFile);
   const listen = parseListen(http ?? oldListen ?? DEFAULT_LISTEN);
-  return { level, dedupe, configs, listen, runDir };
+  return { level, dedupe, configs, listen, runDir, configText: file };
 }
 
 function flagSettings(values: AgentValues): FlagSettings {
@@ -252,6 +268,15 @@ function seconds(v: string, where: string): number {
 function usage(msg: string): number {
   process.stderr.write(`fdstore agent: ${msg}\n`);
   return EXIT_USAGE;
+}
+
+/** An fd's type for metrics and /status (each caches it per entry); null when fdInfo fails. */
+function fdTypeOf(e: Entry): FdType | null {
+  try {
+    return fdType(sys.fdInfo(e.fd));
+  } catch {
+    return null;
+  }
 }
 
 /** RLIM_INFINITY comes back as -1. */

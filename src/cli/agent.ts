@@ -18,10 +18,11 @@ import { Watchdog, rescheduleObserver } from '../agent/watchdog.js';
 import { DEFAULT_LISTEN, formatAddress, HttpServer, parseListen, type HttpDeps, type ListenAddress } from '../http/server.js';
 import { Metrics } from '../metrics/metrics.js';
 import { packageVersion } from '../metrics/version.js';
-import { fdType, type FdType } from '../store/describe.js';
+import { fdType, inodeType, type FdType } from '../store/describe.js';
 import type { Entry } from '../store/store.js';
 import { agentInfo, StatusService } from '../status/service.js';
 import { staticConfigSource } from '../status/config-static.js';
+import { FdTypeCache } from '../status/fdtypes.js';
 import { AGENT_HELP } from './usage.js';
 
 const EXIT_USAGE = 2;
@@ -94,12 +95,13 @@ export async function runAgent(argv: string[]): Promise<number> {
     sys.reserveFds(Math.min(requiredFds(configs), hard));
 
     const nowMs = (): number => performance.now();
+    const fdTypes = new FdTypeCache(fdTypeOf, () => new Promise((r) => setImmediate(r)));
     const status = new StatusService({
       containers: () => agent.containers.values(),
       container: (name) => agent.containers.get(name),
       config: staticConfigSource(configText, startedAt),
       agent: agentInfo(packageVersion(), startedAt),
-      typeOf: fdTypeOf,
+      types: fdTypes,
       nowMs,
       wallMs: Date.now,
       timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: (t) => clearTimeout(t) },
@@ -109,7 +111,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       registry,
       names: configs.map((c) => c.name),
       containers: () => agent.containers.values(),
-      typeOf: fdTypeOf,
+      typeOf: fdTypes.lookup,
       wallMs: Date.now,
       version: packageVersion(),
       processFds: () => ({ open: sys.countFds(), max: nofileMax(sys.getNofile().soft) }),
@@ -270,8 +272,11 @@ function usage(msg: string): number {
   return EXIT_USAGE;
 }
 
-/** An fd's type for metrics and /status (each caches it per entry); null when fdInfo fails. */
+/** An fd's type for metrics and /status (cached per entry by FdTypeCache); null when fdInfo fails. */
 function fdTypeOf(e: Entry): FdType | null {
+  // Pipes, devices and the like are told by the mode fstat gave when the fd was stored.
+  const inode = inodeType(e.mode);
+  if (inode !== 'sock' && inode !== 'reg') return fdType({ mode: e.mode, flags: 0, path: '', family: 0, sockType: 0, listening: false });
   try {
     return fdType(sys.fdInfo(e.fd));
   } catch {

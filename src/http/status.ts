@@ -78,12 +78,12 @@ export async function serveStatus(r: StatusRoute, req: IncomingMessage, res: Ser
   const src = r.source;
   if (q.after === null || q.after !== src.generation || q.waitMs === 0) {
     r.counted?.('now');
-    return answer(r, req, res, 'none');
+    return await answer(r, req, res, 'none');
   }
   const w = src.wait(q.after, q.waitMs);
   if (w === null) {
     r.counted?.('refused_wait');
-    return answer(r, req, res, 'refused');
+    return await answer(r, req, res, 'refused');
   }
   // The client going away ends the wait: its timer and its slot are freed at once.
   const onClose = (): void => w.cancel();
@@ -94,10 +94,12 @@ export async function serveStatus(r: StatusRoute, req: IncomingMessage, res: Ser
   if (res.destroyed || res.writableEnded) return;
   req.socket.setTimeout(r.idleMs);
   r.counted?.('waited');
-  answer(r, req, res, outcome === 'cancelled' ? 'none' : outcome);
+  await answer(r, req, res, outcome === 'cancelled' ? 'none' : outcome);
 }
 
-function answer(r: StatusRoute, req: IncomingMessage, res: ServerResponse, outcome: WaitOutcome): void {
-  const body = `${JSON.stringify(r.source.current())}\n`;
-  r.send(res, req, 200, 'application/json; charset=utf-8', body, { 'Fdstore-Wait': outcome });
+async function answer(r: StatusRoute, req: IncomingMessage, res: ServerResponse, outcome: WaitOutcome): Promise<void> {
+  const status = await r.source.current();
+  // The client may have gone while new fds were being typed.
+  if (res.destroyed) return;
+  r.send(res, req, 200, 'application/json; charset=utf-8', `${JSON.stringify(status)}\n`, { 'Fdstore-Wait': outcome });
 }

@@ -26,7 +26,7 @@ import {
 export interface StatusContainer {
   readonly name: string;
   readonly config: { readonly listen: readonly { readonly name: string; readonly kind: string }[] };
-  readonly store: { readonly size: number; readonly max: number; list(): readonly Entry[] };
+  readonly store: { readonly size: number; readonly max: number; list(): readonly Entry[]; get(id: number): Entry | undefined };
   readonly run: {
     readonly phase: RunPhase;
     readonly status: string | null;

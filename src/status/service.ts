@@ -4,12 +4,10 @@
  * root (cli/agent.ts); /status reads it through StatusSource.
  */
 import { randomUUID } from 'node:crypto';
-import type { FdType } from '../store/describe.js';
-import type { Entry } from '../store/store.js';
 import { fanout, type Observer } from '../unit/observer.js';
 import { buildStatus, type StatusContainer } from './build.js';
 import { StatusChanges, type Timers, type Waiting } from './changes.js';
-import { FdTypeCache } from './fdtypes.js';
+import type { FdTypeCache } from './fdtypes.js';
 import { StatusTally } from './tally.js';
 import type { AgentInfo, AgentStatus, ConfigState } from './types.js';
 
@@ -21,7 +19,8 @@ export interface ConfigSource {
 /** What GET /status needs (http/status.ts). */
 export interface StatusSource {
   readonly generation: number;
-  current(): AgentStatus;
+  /** The status now (async: new fds are typed a chunk per turn first). */
+  current(): Promise<AgentStatus>;
   wait(after: number, ms: number): Waiting | null;
   /** Release every waiting request (shutdown). */
   cancelAll(): void;
@@ -34,8 +33,8 @@ export interface StatusServiceDeps<H> {
   container(name: string): StatusContainer | undefined;
   config: ConfigSource;
   agent: AgentInfo;
-  /** An fd's type from the kernel (cached here per entry); null when it cannot be told. */
-  typeOf(e: Entry): FdType | null;
+  /** Fd types per store entry (shared with the metrics). */
+  types: FdTypeCache;
   /** Monotonic ms (the runs' clock) and wall-clock ms since the epoch. */
   nowMs(): number;
   wallMs(): number;
@@ -48,12 +47,10 @@ export class StatusService<H = unknown> implements StatusSource {
   readonly tally: StatusTally;
   /** Wire into the agent's fanout. */
   readonly observer: Observer;
-  private readonly types: FdTypeCache;
 
   constructor(private readonly d: StatusServiceDeps<H>) {
     this.tally = new StatusTally(d.wallMs);
     this.changes = new StatusChanges({ runOf: (n) => d.container(n)?.run, timers: d.timers, maxWaiters: d.maxWaiters });
-    this.types = new FdTypeCache(d.typeOf);
     // The tally first: a waiter woken by a change reads counts that include it.
     this.observer = fanout(this.tally.observer, this.changes.observer);
   }
@@ -71,14 +68,20 @@ export class StatusService<H = unknown> implements StatusSource {
     this.changes.seed([...this.d.containers()].map((c) => c.name));
   }
 
-  current(): AgentStatus {
+  async current(): Promise<AgentStatus> {
+    await this.d.types.warm([...this.d.containers()].map((c) => c.store));
+    return this.now();
+  }
+
+  /** The status from what is cached and the containers, synchronously (one consistent moment). */
+  now(): AgentStatus {
     return buildStatus({
       generation: this.changes.generation,
       agent: this.d.agent,
       config: this.d.config.state(),
       containers: this.d.containers(),
       tally: (n) => this.tally.get(n),
-      typeOf: this.types.typeOf,
+      typeOf: this.d.types.typeOf,
       monoNowMs: this.d.nowMs(),
       wallNowMs: this.d.wallMs(),
     });

@@ -13,6 +13,7 @@ import { HttpServer, type HttpTimeouts } from '../../src/http/server.js';
 import { parseStatusQuery, type StatusRequestKind } from '../../src/http/status.js';
 import { agentInfo, StatusService } from '../../src/status/service.js';
 import { staticConfigSource } from '../../src/status/config-static.js';
+import { FdTypeCache } from '../../src/status/fdtypes.js';
 import { STATUS_WAIT_MAX_SEC, STATUS_WAITERS_MAX, type AgentStatus } from '../../src/status/types.js';
 import { Container } from '../../src/unit/container.js';
 import { DEFAULTS } from '../../src/config/types.js';
@@ -40,7 +41,7 @@ async function serve(timeouts: Partial<HttpTimeouts> = {}): Promise<Served> {
     container: (n) => (n === 'app' ? c : undefined),
     config: staticConfigSource('containers: []\n', new Date()),
     agent: agentInfo('test', new Date()),
-    typeOf: () => 'unix',
+    types: new FdTypeCache(() => 'unix', () => new Promise((r) => setImmediate(r))),
     nowMs: () => performance.now(),
     wallMs: Date.now,
     timers: { set: (fn, ms) => setTimeout(fn, ms), clear: (t) => clearTimeout(t) },

@@ -18,11 +18,13 @@ import type { DedupeMethod } from '../native/binding.js';
 import * as sys from '../native/sys.js';
 import { Registry } from 'prom-client';
 import { Watchdog, rescheduleObserver } from '../agent/watchdog.js';
-import { DEFAULT_LISTEN, formatAddress, HttpServer, parseListen, type ListenAddress } from '../http/server.js';
+import { DEFAULT_LISTEN, formatAddress, HttpServer, parseListen, type HttpDeps, type ListenAddress } from '../http/server.js';
 import { Metrics } from '../metrics/metrics.js';
 import { packageVersion } from '../metrics/version.js';
-import { fdType } from '../store/describe.js';
-import type { Logger } from '../log/log.js';
+import { fdType, inodeType, type FdType } from '../store/describe.js';
+import type { Entry } from '../store/store.js';
+import { agentInfo, StatusService } from '../status/service.js';
+import { FdTypeCache } from '../status/fdtypes.js';
 import { AGENT_HELP } from './usage.js';
 
 const EXIT_USAGE = 2;
@@ -33,6 +35,7 @@ export const SHUTDOWN_DEADLINE_MS = 10_000;
 const DEDUPE: Record<string, DedupeMethod> = { auto: 0, 'dupfd-query': 1, kcmp: 2, fstat: 3 };
 
 export async function runAgent(argv: string[]): Promise<number> {
+  const startedAt = new Date();
   let values;
   try {
     values = parseArgs({
@@ -96,21 +99,28 @@ export async function runAgent(argv: string[]): Promise<number> {
     sys.reserveFds(Math.min(requiredFds(configs), hard));
 
     const nowMs = (): number => performance.now();
+    const fdTypes = new FdTypeCache(fdTypeOf, () => new Promise((r) => setImmediate(r)));
+    const status = new StatusService({
+      containers: () => agent.containers.values(),
+      container: (name) => agent.containers.get(name),
+      // The live config source below (a reload shows in /status at once).
+      config: { state: () => source.state() },
+      agent: agentInfo(packageVersion(), startedAt),
+      types: fdTypes,
+      nowMs,
+      wallMs: Date.now,
+      timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: (t) => clearTimeout(t) },
+    });
     const registry = new Registry();
     const metrics = new Metrics({
       registry,
       names: configs.map((c) => c.name),
       containers: () => agent.containers.values(),
-      typeOf: (e) => {
-        try {
-          return fdType(sys.fdInfo(e.fd));
-        } catch {
-          return null;
-        }
-      },
+      typeOf: fdTypes.lookup,
       wallMs: Date.now,
       version: packageVersion(),
       processFds: () => ({ open: sys.countFds(), max: nofileMax(sys.getNofile().soft) }),
+      statusWaiters: () => status.waiting,
     });
     const source: ConfigSource = new ConfigSource(
       {
@@ -131,7 +141,14 @@ export async function runAgent(argv: string[]): Promise<number> {
     source.onChange(() => {
       for (const name of agent.containers.keys()) metrics.addContainer(name);
     });
-    const obs = fanout(logObserver(log, { suppressed: metrics.logSuppressed }), metrics, rescheduleObserver({ reschedule: () => watchdog.reschedule() }));
+    // A new config is a status change: the operator's long-poll learns it at once.
+    source.onChange(() => status.bump());
+    const obs = fanout(
+      logObserver(log, { suppressed: metrics.logSuppressed }),
+      metrics,
+      rescheduleObserver({ reschedule: () => watchdog.reschedule() }),
+      status.observer,
+    );
     const watchdog = new Watchdog({
       containers: () => agent.containers.values(),
       obs,
@@ -161,7 +178,8 @@ export async function runAgent(argv: string[]): Promise<number> {
     // SIGHUP is daemon-reload (and must not end the agent, its default action).
     process.on('SIGHUP', () => source.reload('signal'));
     agent.start();
-    const http = listen === null ? null : await startHttp(listen, agent, registry, log);
+    status.seed();
+    const http = listen === null ? null : await startHttp(listen, agent, { registry, log, status, statusRequest: metrics.statusRequest });
     watchdog.reschedule();
     source.start();
     log.info('agent ready', {
@@ -184,10 +202,10 @@ export async function runAgent(argv: string[]): Promise<number> {
 }
 
 /** After agent.start(): a busy port stops the agent and fails the start. */
-async function startHttp(at: ListenAddress, agent: Agent, registry: Registry, log: Logger): Promise<HttpServer> {
+async function startHttp(at: ListenAddress, agent: Agent, deps: Pick<HttpDeps, 'registry' | 'log' | 'status' | 'statusRequest'>): Promise<HttpServer> {
+  const { log } = deps;
   const http = new HttpServer({
-    registry,
-    log,
+    ...deps,
     // Serving at all means agent.start() bound every socket; SIGTERM closes this server.
     health: () => agent.health(),
     run: (name) => agent.containers.get(name)?.run,
@@ -292,6 +310,18 @@ function seconds(v: string, where: string): number {
 function usage(msg: string): number {
   process.stderr.write(`fdstore agent: ${msg}\n`);
   return EXIT_USAGE;
+}
+
+/** An fd's type for metrics and /status (cached per entry by FdTypeCache); null when fdInfo fails. */
+function fdTypeOf(e: Entry): FdType | null {
+  // Pipes, devices and the like are told by the mode fstat gave when the fd was stored.
+  const inode = inodeType(e.mode);
+  if (inode !== 'sock' && inode !== 'reg') return fdType({ mode: e.mode, flags: 0, path: '', family: 0, sockType: 0, listening: false });
+  try {
+    return fdType(sys.fdInfo(e.fd));
+  } catch {
+    return null;
+  }
 }
 
 /** RLIM_INFINITY comes back as -1. */

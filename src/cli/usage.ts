@@ -41,7 +41,8 @@ Options:
                           default TimeoutStartSec (default 0: off)
   --preserve P            default FileDescriptorStorePreserve: no|restart|yes
                           (default restart; yes behaves as restart in a pod)
-  --http ADDR             HTTP endpoint for /metrics and probes, HOST:PORT or off
+  --http ADDR             HTTP endpoint for /metrics, probes and /status (the
+                          operator's long-poll), HOST:PORT or off
                           (default 0.0.0.0:9721). Not the config file's listen:
                           sockets, which the agent binds for the app (socket
                           activation)

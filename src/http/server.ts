@@ -1,8 +1,11 @@
 /**
  * The agent's HTTP endpoint: /metrics for Prometheus, /healthz, /readyz/NAME and
- * /livez/NAME for the kubelet. It listens on the pod network, so it answers with
- * states and fixed reasons only: fd paths, addresses and STATUS= text stay behind
- * the admin socket (`fdstore ls`).
+ * /livez/NAME for the kubelet, /status for the operator (http/status.ts). It
+ * listens on the pod network, so it answers with states, counts and fixed reasons:
+ * fd paths, addresses and pids stay behind the admin socket (`fdstore ls`). The one
+ * app-written text is /status's STATUS=, cut to 256 bytes (STATUS_TEXT_MAX): the
+ * operator shows it in the FdStore object as systemctl status shows it, and the app
+ * writes it for whoever reads its status (docs/security.md).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -10,6 +13,8 @@ import type { Registry } from 'prom-client';
 import type { Liveness } from '../unit/run.js';
 import { ConfigError } from '../config/validate.js';
 import type { Logger } from '../log/log.js';
+import type { StatusSource } from '../status/service.js';
+import { serveStatus, type StatusRequestKind, type StatusRoute } from './status.js';
 
 /** 9721: unassigned by IANA; configurable since a pod's containers share ports. */
 export const DEFAULT_LISTEN = '0.0.0.0:9721';
@@ -32,6 +37,10 @@ export interface HttpDeps {
   health(): Liveness;
   /** The current run of a configured container; undefined for an unknown name. */
   run(name: string): Probed | undefined;
+  /** GET /status; absent: 404. */
+  status?: StatusSource;
+  /** One /status request served (a counter). */
+  statusRequest?(kind: StatusRequestKind): void;
   /** Open connections at most (default HTTP_MAX_CONNECTIONS, counted in the fd budget). */
   maxConnections?: number;
   /** Tests only: shorter idle limits than the HTTP_*_TIMEOUT_MS defaults. */
@@ -86,6 +95,7 @@ const TEXT = 'text/plain; charset=utf-8';
 
 export class HttpServer {
   private readonly server: Server;
+  private readonly statusRoute: StatusRoute | null;
 
   constructor(private readonly d: HttpDeps) {
     const t: HttpTimeouts = {
@@ -112,6 +122,9 @@ export class HttpServer {
     this.server.keepAliveTimeout = t.keepAliveMs;
     this.server.timeout = t.idleMs;
     this.server.on('timeout', (socket: { destroy(): void }) => socket.destroy());
+    this.statusRoute = d.status
+      ? { source: d.status, idleMs: t.idleMs, counted: d.statusRequest, reject: reply, send }
+      : null;
   }
 
   /** Resolves once listening; rejects with a message naming the address (EADDRINUSE...). */
@@ -137,6 +150,8 @@ export class HttpServer {
     return new Promise((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
+      // Waiting long-polls are released with their connections: nothing holds close() up.
+      this.d.status?.cancelAll();
       this.server.closeAllConnections();
     });
   }
@@ -152,6 +167,7 @@ export class HttpServer {
       return send(res, req, 200, this.d.registry.contentType, body);
     }
     if (path === '/healthz') return probe(res, req, this.d.health());
+    if (path === '/status' && this.statusRoute) return serveStatus(this.statusRoute, req, res, queryOf(req));
     const m = /^\/(readyz|livez)\/([^/]+)$/.exec(path);
     if (m) {
       const run = this.d.run(m[2]!);
@@ -168,6 +184,12 @@ function pathOf(req: IncomingMessage): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
+function queryOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q < 0 ? '' : url.slice(q + 1);
+}
+
 function probe(res: ServerResponse, req: IncomingMessage, l: Liveness): void {
   reply(res, req, l.ok ? 200 : 503, l.reason);
 }
@@ -177,11 +199,12 @@ function reply(res: ServerResponse, req: IncomingMessage, status: number, line: 
   send(res, req, status, TEXT, `${line}\n`);
 }
 
-function send(res: ServerResponse, req: IncomingMessage, status: number, type: string, body: string): void {
+function send(res: ServerResponse, req: IncomingMessage, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, {
     'Content-Type': type,
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-store',
+    ...headers,
   });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

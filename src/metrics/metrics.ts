@@ -15,6 +15,7 @@ import { REJECT_REASONS, type RejectReason } from '../notify/parse.js';
 import { FD_TYPES, type FdType } from '../store/describe.js';
 import { DROP_REASONS, type DropReason, type Entry } from '../store/store.js';
 import { RESTORE_FAILURES, type RestoreFailure } from '../restore/failure.js';
+import { STATUS_REQUEST_KINDS, type StatusRequestKind } from '../http/status.js';
 
 /** What the metrics read from a container at scrape time (Container satisfies it). */
 export interface MetricsContainer {
@@ -41,6 +42,8 @@ export interface MetricsDeps {
   version: string;
   /** The agent's own fd table: open fds and RLIMIT_NOFILE (every stored fd counts here). */
   processFds?(): { open: number; max: number };
+  /** /status long-polls waiting now. */
+  statusWaiters?(): number;
 }
 
 export const RUN_PHASES: readonly RunPhase[] = ['unknown', 'starting', 'ready', 'reloading', 'stopping', 'exited'];
@@ -78,6 +81,7 @@ export class Metrics implements Observer {
   private readonly starts: Counter<C>;
   private readonly warnings: Counter<C>;
   private readonly suppressedLines: Counter<C | 'reason'>;
+  private readonly statusRequests: Counter<'kind'>;
 
   constructor(private readonly d: MetricsDeps) {
     this.known = new Set(d.names);
@@ -110,7 +114,13 @@ export class Metrics implements Observer {
       'Log lines not written because of the log rate limit (per container and reason); every other metric still counts each event.',
       ['app_container', 'reason'],
     );
+    this.statusRequests = counter(
+      'fdstore_status_requests_total',
+      'GET /status requests, by kind (now: answered at once; waited: a long-poll that waited; refused_wait: a long-poll answered at once because the most allowed were waiting; invalid: bad query, 400).',
+      ['kind'],
+    );
     this.stateGauges(registers);
+    for (const kind of STATUS_REQUEST_KINDS) this.statusRequests.inc({ kind }, 0);
     for (const container of this.known) this.zero(container);
   }
 
@@ -180,6 +190,11 @@ export class Metrics implements Observer {
     if (this.known.has(container)) this.suppressedLines.inc({ app_container: container, reason });
   };
 
+  /** Not an Observer event: the HTTP server reports each /status request. */
+  statusRequest = (kind: StatusRequestKind): void => {
+    this.statusRequests.inc({ kind });
+  };
+
   restoreFailed = (container: string, reason: RestoreFailure): void => {
     if (this.known.has(container)) this.restoreFailures.inc({ app_container: container, reason });
   };
@@ -231,6 +246,8 @@ export class Metrics implements Observer {
       gauge('process_open_fds', 'Number of open file descriptors of the agent.', [], (g) => g.set(fds().open));
       gauge('process_max_fds', 'Maximum number of open file descriptors of the agent (RLIMIT_NOFILE).', [], (g) => g.set(fds().max));
     }
+    const waiters = this.d.statusWaiters;
+    if (waiters) gauge('fdstore_status_waiters', 'GET /status long-polls waiting now (at most 4; more are answered at once).', [], (g) => g.set(waiters()));
     gauge('fdstore_agent_start_time_seconds', 'Unix time the agent started (a restarted agent has lost every store).', [], (g) => g.set(this.startSec));
   }
 

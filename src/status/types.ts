@@ -78,8 +78,9 @@ export interface ContainerState {
   /** Fds in the store now, and fileDescriptorStoreMax. */
   stored: number;
   max: number;
-  /** Stored fds counted by FDNAME and type, largest groups first. */
+  /** Stored fds counted by FDNAME and type, largest groups first (ties by name, then type). */
   fdGroups: FdGroup[];
+  /** Groups left out past STATUS_FD_GROUPS_MAX (their fds: stored minus the counts in fdGroups). */
   fdGroupsOmitted: number;
   /** Restores served (LISTEN_FDS handed to a launcher), restores that failed, starts seen. */
   restores: number;
@@ -99,7 +100,7 @@ export interface ContainerState {
 
 export interface FdGroup {
   name: string;
-  /** tcp-listen, tcp, udp, unix-stream, pipe, file, memfd, ... (store/describe.ts fdType). */
+  /** tcp_listen, tcp, udp, unix_listen, unix, memfd, pipe, file, other (store/describe.ts FdType, as in fdstore ls). */
   type: string;
   count: number;
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pyNotify } from '../helpers/clients/index.js';
 import { PYTHON, run } from '../helpers/proc.js';
 import { RawSender } from '../helpers/raw.js';
-import { parseExposition, promtoolCheck, seriesMap, zeroSeries } from './expo.js';
+import { parseExposition, promtoolCheck, seriesMap, zeroSeries, agentZeroSeries } from './expo.js';
 import { startHttpAgent, until, type HttpAgent } from './live.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -64,7 +64,7 @@ describe('/metrics of a real agent', () => {
     });
     const got = seriesMap(text);
 
-    const expected = new Map([...zeroSeries('app', 8), ...zeroSeries('worker', 8)]);
+    const expected = new Map([...zeroSeries('app', 8), ...zeroSeries('worker', 8), ...agentZeroSeries(true)]);
     const app = (name: string, v: number, extra = ''): void => void expected.set(`fdstore_${name}{app_container="app"${extra}}`, v);
     app('notify_messages_total', 10, ',result="accepted"');
     app('notify_messages_total', 1, ',result="rejected"');

@@ -9,6 +9,7 @@ import { FD_TYPES } from '../../src/store/describe.js';
 import { DROP_REASONS } from '../../src/store/store.js';
 import { LOG_REASONS } from '../../src/unit/observer.js';
 import { RESTORE_FAILURES } from '../../src/restore/failure.js';
+import { STATUS_REQUEST_KINDS } from '../../src/http/status.js';
 
 export const PROMTOOL = '/usr/bin/promtool';
 
@@ -56,6 +57,14 @@ export function promtoolCheck(text: string): { code: number | null; output: stri
 }
 
 /** Every fdstore_ series one container has before any event. */
+/** The agent-wide series at start (no container label): /status requests, and its waiters gauge when the agent has one. */
+export function agentZeroSeries(withWaiters: boolean): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const k of STATUS_REQUEST_KINDS) m.set(`fdstore_status_requests_total{kind="${k}"}`, 0);
+  if (withWaiters) m.set('fdstore_status_waiters', 0);
+  return m;
+}
+
 export function zeroSeries(c: string, max: number): Map<string, number> {
   const m = new Map<string, number>();
   for (const r of ['accepted', 'rejected']) m.set(`fdstore_notify_messages_total{app_container="${c}",result="${r}"}`, 0);

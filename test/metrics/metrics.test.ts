@@ -11,7 +11,7 @@ import { DEFAULTS } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { FdType } from '../../src/store/describe.js';
 import type { Entry, FdStat, StoreOps } from '../../src/store/store.js';
-import { promtoolCheck, seriesMap, zeroSeries } from './expo.js';
+import { promtoolCheck, seriesMap, zeroSeries, agentZeroSeries } from './expo.js';
 
 const S_IFSOCK = 0o140000;
 const S_IFREG = 0o100000;
@@ -61,7 +61,7 @@ function setup(names = ['app', 'worker'], started = true): Setup {
 describe('Metrics', () => {
   it('has every known series from start, at zero, before the first event', async () => {
     const s = setup();
-    const expected = new Map([...zeroSeries('app', 16), ...zeroSeries('worker', 16)]);
+    const expected = new Map([...zeroSeries('app', 16), ...zeroSeries('worker', 16), ...agentZeroSeries(false)]);
     expected.set('fdstore_build_info{version="1.2.3"}', 1);
     expected.set('fdstore_agent_start_time_seconds', 1_700_000_000);
     expect(Object.fromEntries(await s.scrape())).toEqual(Object.fromEntries(expected));

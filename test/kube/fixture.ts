@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
+import https from 'node:https';
 import { KubeConfig, type CoreV1Api } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../../src/log/log.js';
 
@@ -101,4 +102,45 @@ export function memoryLogger(): { log: Logger; lines: Record<string, unknown>[] 
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({ write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) }, 'debug');
   return { log, lines };
+}
+
+export interface WatchLine {
+  status: number;
+  line?: { type?: string; object?: { code?: number; message?: string } };
+}
+
+/** The first line of a raw watch (or its HTTP status when not 200); the connection is then dropped. */
+export async function firstWatchLine(kc: KubeConfig, pathAndQuery: string): Promise<WatchLine> {
+  const opts: https.RequestOptions = { method: 'GET' };
+  await kc.applyToHTTPSOptions(opts);
+  const url = new URL(kc.getCurrentCluster()!.server + pathAndQuery);
+  try {
+    return await new Promise<WatchLine>((resolve, reject) => {
+      const req = https.request(url, opts, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0 });
+          return;
+        }
+        let buf = '';
+        res.on('data', (b: Buffer) => {
+          buf += b.toString();
+          const nl = buf.indexOf('\n');
+          if (nl < 0) return;
+          resolve({ status: 200, line: JSON.parse(buf.slice(0, nl)) as WatchLine['line'] });
+          req.destroy();
+        });
+      });
+      req.setTimeout(10_000, () => req.destroy(new Error('no watch line within 10 s')));
+      req.on('error', reject);
+      req.end();
+    });
+  } finally {
+    (opts.agent as https.Agent | undefined)?.destroy();
+  }
+}
+
+/** A real 410: an HTTP 410, or (watch cache) HTTP 200 with an ERROR event of code 410. */
+export function isGone(w: WatchLine): boolean {
+  return w.status === 410 || (w.line?.type === 'ERROR' && w.line.object?.code === 410);
 }

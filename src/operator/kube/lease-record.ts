@@ -48,8 +48,8 @@ export function judge(obs: Observation, identity: string, now: number): Verdict 
 /**
  * A MicroTime for the API server. client-node 1.4.0 types the field as `V1MicroTime`,
  * a Date whose toISOString() prints six fractional digits ("...T10:00:00.123000Z"); a
- * plain Date would print three, which the API server's RFC3339Micro parser rejects
- * (checked against the 1.20 server in test/kube/lease.test.ts). Reads come back as the
+ * plain Date prints three, and the 1.20 API server rejects the object with HTTP 400
+ * ('cannot parse ".220Z" as ".000000"'; test/kube/lease.test.ts). Reads come back as the
  * server's string, not a Date: the generated deserializer does not know the type.
  */
 export function microTime(wallMs: number): V1MicroTime {

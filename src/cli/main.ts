@@ -15,6 +15,9 @@ export async function main(argv: string[]): Promise<number> {
       return runLs(rest);
     case 'clean':
       return runClean(rest);
+    case 'operator':
+      // Lazy: the agent must never load the operator's Kubernetes client.
+      return (await import('./operator.js')).runOperator(rest);
     case '-V':
     case '--version':
       process.stdout.write(`fdstore ${packageVersion()}\n`);

@@ -7,6 +7,8 @@ Commands:
   agent     run the sidecar: NOTIFY_SOCKET and fd store of the pod's app containers
   ls        list stored fds and container status (like systemd-analyze fdstore)
   clean     empty one container's store (like systemctl clean --what=fdstore)
+  operator  the control plane: FdStorePolicy -> each pod's agent config, agent state
+            -> FdStore status and Events (the only part with API credentials)
 
 Run 'fdstore COMMAND --help' for a command's options; 'fdstore --version' for the version.
 The launcher for app containers is 'fdstore-exec' (see its --help).
@@ -83,4 +85,28 @@ The app's next start gets no stored fds.
                      /run/fdstore)
   --container NAME   the container whose store to empty
   -h, --help         this text
+`;
+
+export const OPERATOR_HELP = `Usage: fdstore operator [OPTIONS]
+
+Watches FdStorePolicy objects and the enrolled pods (label fdstore.dev/enrolled=true),
+writes each pod's resolved agent configuration into its fdstore.dev/config annotation,
+keeps one FdStore per pod current with its agent's /status (long-poll), and records
+Events on the pods. Run 2 replicas: one leads (a coordination.k8s.io Lease), the other
+takes over when it goes. See docs/operator.md.
+
+Options:
+  --kubeconfig PATH       kubeconfig to use outside a cluster; in a pod the service
+                          account (in-cluster config) is used
+  --namespace NS          watch only this namespace (default: all namespaces; the
+                          ClusterRole in charts/fdstore/files/operator-rbac.yaml)
+  --lease-namespace NS    namespace of the leader-election Lease (default
+                          $POD_NAMESPACE, else --namespace; required outside a pod)
+  --lease-name NAME       the Lease's name (default fdstore-operator)
+  --identity ID           this replica's holder identity (default $POD_NAME or the
+                          host name, plus a random suffix per process)
+  --http HOST:PORT|off    /metrics, /healthz, /readyz (default 0.0.0.0:9722)
+  --log-level L           debug|info|warning|error (default info)
+  -h, --help              this text
+  -V, --version           print the version
 `;

@@ -1,18 +1,13 @@
 /**
- * The writes the operator makes, over client-node 1.4 (the only module of the
- * operator that imports it besides kube/): every call bounded by a timeout (1.4
- * has none for ordinary calls), every patch with an explicit content type (1.4
- * defaults to JSON Patch and a merge body fails), every request counted.
+ * The writes the operator makes, over client-node 1.4: every call bounded by a
+ * timeout (1.4 has none for ordinary calls), every patch with an explicit content
+ * type (1.4 defaults to JSON Patch and a merge body fails), every request counted.
  */
-import {
-  CoreV1Api, CustomObjectsApi, Observable, PatchStrategy, setHeaderMiddleware,
-  type ConfigurationOptions, type KubeConfig, type ObservableMiddleware,
-} from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderMiddleware, type ConfigurationOptions, type CoreV1Api, type CustomObjectsApi } from '@kubernetes/client-node';
+import { httpStatus, REQUEST_TIMEOUT_MS, withTimeout, type KubeClients } from './kube/client.js';
 import { API_VERSION, GROUP, POLICY_PLURAL, STORE_PLURAL, VERSION, type FdStore, type FdStorePolicy, type FdStoreStatus, type Pod, type PolicyStatus } from './types.js';
 import type { PodEvent } from './status/events.js';
 
-/** Longest any single API call may take; the caller retries with back-off. */
-export const API_CALL_TIMEOUT_MS = 15_000;
 /** The `source.component` and manager name on what the operator writes. */
 export const COMPONENT = 'fdstore-operator';
 
@@ -30,40 +25,30 @@ export interface OperatorApi {
   createEvent(pod: Pod, e: PodEvent, nowIso: string): Promise<void>;
 }
 
-function timeoutMiddleware(ms: number): ObservableMiddleware {
-  return {
-    pre: (ctx) => {
-      ctx.setSignal(AbortSignal.timeout(ms));
-      return new Observable(Promise.resolve(ctx));
-    },
-    post: (res) => new Observable(Promise.resolve(res)),
-  };
-}
-
-function options(contentType?: string): ConfigurationOptions<ObservableMiddleware> {
-  const middleware = [timeoutMiddleware(API_CALL_TIMEOUT_MS)];
-  if (contentType) middleware.push(setHeaderMiddleware('Content-Type', contentType));
-  return { middleware, middlewareMergeStrategy: 'append' };
-}
-
 /** HTTP status of a client-node error (ApiException.code), or 'error' for network failures and timeouts. */
 export function statusOf(e: unknown): number | 'error' {
-  const code = (e as { code?: unknown }).code;
-  return typeof code === 'number' ? code : 'error';
+  return httpStatus(e) ?? 'error';
+}
+
+/** With a patch body's content type (client-node 1.4 would send JSON Patch). */
+function withType(opts: ConfigurationOptions, contentType: string | undefined): ConfigurationOptions {
+  if (!contentType) return opts;
+  return { ...opts, middleware: [...(opts.middleware ?? []), setHeaderMiddleware('Content-Type', contentType)], middlewareMergeStrategy: 'append' };
 }
 
 export class KubeApi implements OperatorApi {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
 
-  constructor(kc: KubeConfig, private readonly count: ApiCounter = () => {}) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
+  constructor(clients: KubeClients, private readonly count: ApiCounter = () => {}) {
+    this.core = clients.core;
+    this.custom = clients.custom;
   }
 
-  private async call<T>(verb: string, resource: string, fn: () => Promise<T>): Promise<T> {
+  /** One call, bounded by REQUEST_TIMEOUT_MS (client-node 1.4 has no timeout of its own), counted. */
+  private async call<T>(verb: string, resource: string, fn: (opts: ConfigurationOptions) => Promise<T>, contentType?: string): Promise<T> {
     try {
-      const r = await fn();
+      const r = await withTimeout(REQUEST_TIMEOUT_MS, undefined, (opts) => fn(withType(opts, contentType)));
       this.count(verb, resource, 200);
       return r;
     } catch (e) {
@@ -74,13 +59,13 @@ export class KubeApi implements OperatorApi {
 
   async patchPodAnnotation(ns: string, name: string, key: string, value: string | null): Promise<void> {
     const body = { metadata: { annotations: { [key]: value } } };
-    await this.call('patch', 'pods', () => this.core.patchNamespacedPod({ namespace: ns, name, body }, options(PatchStrategy.MergePatch)));
+    await this.call('patch', 'pods', (o) => this.core.patchNamespacedPod({ namespace: ns, name, body }, o), PatchStrategy.MergePatch);
   }
 
   async getFdStore(ns: string, name: string): Promise<FdStore | null> {
     try {
-      return (await this.call('get', STORE_PLURAL, () =>
-        this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: STORE_PLURAL, name }, options()))) as FdStore;
+      return (await this.call('get', STORE_PLURAL, (o) =>
+        this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: STORE_PLURAL, name }, o))) as FdStore;
     } catch (e) {
       if (statusOf(e) === 404) return null;
       throw e;
@@ -101,8 +86,8 @@ export class KubeApi implements OperatorApi {
       },
     };
     try {
-      await this.call('create', STORE_PLURAL, () =>
-        this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: pod.metadata.namespace, plural: STORE_PLURAL, body }, options()));
+      await this.call('create', STORE_PLURAL, (o) =>
+        this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: pod.metadata.namespace, plural: STORE_PLURAL, body }, o));
     } catch (e) {
       if (statusOf(e) !== 409) throw e;
     }
@@ -110,18 +95,18 @@ export class KubeApi implements OperatorApi {
 
   async patchFdStoreStatus(ns: string, name: string, status: FdStoreStatus): Promise<void> {
     // Merge patch replaces lists whole: the complete status goes every time (one writer: the leader).
-    await this.call('patch', `${STORE_PLURAL}/status`, () =>
-      this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: ns, plural: STORE_PLURAL, name, body: { status } }, options(PatchStrategy.MergePatch)));
+    await this.call('patch', `${STORE_PLURAL}/status`, (o) =>
+      this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: ns, plural: STORE_PLURAL, name, body: { status } }, o), PatchStrategy.MergePatch);
   }
 
   async patchPolicyStatus(ns: string, name: string, status: PolicyStatus): Promise<void> {
-    await this.call('patch', `${POLICY_PLURAL}/status`, () =>
-      this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: ns, plural: POLICY_PLURAL, name, body: { status } }, options(PatchStrategy.MergePatch)));
+    await this.call('patch', `${POLICY_PLURAL}/status`, (o) =>
+      this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: ns, plural: POLICY_PLURAL, name, body: { status } }, o), PatchStrategy.MergePatch);
   }
 
   async createEvent(pod: Pod, e: PodEvent, nowIso: string): Promise<void> {
     const ns = pod.metadata.namespace;
-    await this.call('create', 'events', () =>
+    await this.call('create', 'events', (o) =>
       this.core.createNamespacedEvent({
         namespace: ns,
         body: {
@@ -137,7 +122,7 @@ export class KubeApi implements OperatorApi {
           reportingComponent: COMPONENT,
           reportingInstance: process.env.POD_NAME ?? COMPONENT,
         },
-      }, options()));
+      }, o));
   }
 }
 

@@ -169,7 +169,11 @@ export async function runAgent(argv: string[]): Promise<number> {
       uid: process.getuid?.() ?? 0,
       checkBudget: (all) => {
         checkFdBudget(all, hard);
-        sys.reserveFds(Math.min(requiredFds(all), hard));
+        try {
+          sys.reserveFds(Math.min(requiredFds(all), hard));
+        } catch {
+          // Only an optimisation (see above): the table grows on demand instead.
+        }
       },
     });
     // Handlers before the first socket: a SIGTERM that races start-up must not kill us

@@ -36,6 +36,12 @@ export const CONFIG_POLL_MIN_MS = 100;
  */
 export const CONFIG_LOG_LIMIT: RateLimit = { burst: 10, intervalMs: 60_000 };
 
+/**
+ * Longest error message kept (state, log): a field name in the file is the
+ * writer's choice, and the message is shown in the agent's status.
+ */
+export const CONFIG_ERROR_MAX = 512;
+
 export type ReloadTrigger = 'poll' | 'signal';
 export type ReloadResult = 'applied' | 'rejected';
 
@@ -226,7 +232,8 @@ export class ConfigSource<H = unknown> {
     }
   }
 
-  private reject(trigger: ReloadTrigger, message: string, hash: string): void {
+  private reject(trigger: ReloadTrigger, full: string, hash: string): void {
+    const message = full.length > CONFIG_ERROR_MAX ? `${full.slice(0, CONFIG_ERROR_MAX)}... (${full.length} chars)` : full;
     this.rejected++;
     this.error = { message, hash, at: new Date(this.d.wallMs()).toISOString() };
     this.d.obs?.reloaded('rejected');

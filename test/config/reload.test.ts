@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CONFIG_FILE_MAX_BYTES, readConfigFile } from '../../src/config/file.js';
-import { CONFIG_LOG_LIMIT, ConfigSource, loadInitial, sha256, type ReloadResult } from '../../src/config/reload.js';
+import { CONFIG_ERROR_MAX, CONFIG_LOG_LIMIT, ConfigSource, loadInitial, sha256, type ReloadResult } from '../../src/config/reload.js';
 import type { ContainerConfig } from '../../src/config/types.js';
 import { ConfigError } from '../../src/config/validate.js';
 import { createLogger } from '../../src/log/log.js';
@@ -225,5 +225,18 @@ describe('ConfigSource', () => {
     t.poll();
     expect(t.applied.map((a) => a.map((c) => `${c.name}:${c.fileDescriptorStoreMax}`))).toEqual([['app:4096', 'db:9'], ['app:4096', 'db:9']]);
     expect(t.warnings().map((l) => l.container)).toEqual(['app', 'db']);
+  });
+});
+
+describe('ConfigSource bounds', () => {
+  it("cuts a long error message (a field name is the writer's choice)", () => {
+    const t = source();
+    t.s.start();
+    t.file.text = `containers: [{name: app, ${'k'.repeat(5000)}: 1}]`;
+    t.poll();
+    const msg = t.s.state().error!.message;
+    expect(msg.length).toBeLessThan(CONFIG_ERROR_MAX + 32);
+    expect(msg).toMatch(/^\/cfg: containers\[0\]: unknown field k+\.\.\. \(5\d{3} chars\)$/);
+    expect(t.warnings()[0]!.error).toBe(msg);
   });
 });

@@ -10,9 +10,15 @@ import https from 'node:https';
 import { KubeConfig, type CoreV1Api } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../../src/log/log.js';
 
-/** The cluster's kubeconfig, or undefined (the tests are then skipped, saying why). */
+/**
+ * The cluster's kubeconfig, or undefined (the tests are then skipped, saying why):
+ * FDSTORE_KUBECONFIG, or KUBECONFIG when the project's scripts/kube/up.sh set it (with
+ * its FDSTORE_KUBE_* lines). A KUBECONFIG a developer happens to have in the shell is
+ * never used: these tests create and delete namespaces.
+ */
 export function kubeconfigPath(): string | undefined {
-  const p = process.env.FDSTORE_KUBECONFIG || process.env.KUBECONFIG;
+  const e = process.env;
+  const p = e.FDSTORE_KUBECONFIG || (e.FDSTORE_KUBE_NODE_IMAGE ? e.KUBECONFIG : undefined);
   return p && existsSync(p) ? p : undefined;
 }
 

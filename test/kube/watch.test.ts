@@ -5,7 +5,7 @@
  * cases never see each other's objects; the file has its own namespace.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PatchStrategy, setHeaderOptions, type CoreV1Api, type KubeConfig, type KubernetesListObject, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
+import { KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type CoreV1Api, type KubernetesListObject, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
 import { loadKubeConfig, makeClients } from '../../src/operator/kube/client.js';
 import { getJson } from '../../src/operator/kube/rawget.js';
 import { collectionPath, enrolledPods, Watched, type ChangeKind, type WatchTiming } from '../../src/operator/kube/watch.js';
@@ -231,6 +231,38 @@ describe.skipIf(!KUBECONFIG)(`Watched against a real API server ${KUBECONFIG ? '
     await w.stop();
     await waitFor(() => proxy.open === 0, WAIT_MS, 'every proxied connection closed by the client');
     await proxy.close();
+    await expectNoLeak(base);
+  });
+
+  it('without RBAC (403) it keeps retrying with back-off, and syncs once a Role grants list and watch', async () => {
+    const base = baseline();
+    const clients = makeClients(kc);
+    const rbacApi = kc.makeApiClient(RbacAuthorizationV1Api);
+    // A real unprivileged identity: a ServiceAccount's token (1.20: a Secret made by the token controller).
+    await clients.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'nobody' } } });
+    const secret = await waitFor(async () => (await clients.core.readNamespacedServiceAccount({ namespace: ns, name: 'nobody' })).secrets?.[0]?.name, WAIT_MS, "the service account's token secret");
+    const token = Buffer.from((await clients.core.readNamespacedSecret({ namespace: ns, name: secret })).data!.token!, 'base64').toString();
+    const nobody = new KubeConfig();
+    const cluster = kc.getCurrentCluster()!;
+    nobody.loadFromOptions({ clusters: [cluster], users: [{ name: 'nobody', token }], contexts: [{ name: 'c', cluster: cluster.name, user: 'nobody' }], currentContext: 'c' });
+
+    await createCm('rbac-a', 'rbac');
+    const { w, saw } = watchCase('rbac', { kc: nobody });
+    let synced = false;
+    void w.synced.then(() => (synced = true));
+    w.start();
+    await waitFor(() => w.stats().errors.forbidden >= 3, WAIT_MS, 'three 403s');
+    expect(synced).toBe(false);
+    await rbacApi.createNamespacedRole({ namespace: ns, body: { metadata: { name: 'cm-reader' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] }] } });
+    await rbacApi.createNamespacedRoleBinding({
+      namespace: ns,
+      body: { metadata: { name: 'cm-reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'nobody', namespace: ns }] },
+    });
+    await w.synced;
+    expect(saw('add', 'rbac-a')).toBe(true);
+    await createCm('rbac-b', 'rbac');
+    await waitFor(() => saw('add', 'rbac-b'), WAIT_MS, 'rbac-b through the granted watch');
+    await w.stop();
     await expectNoLeak(base);
   });
 

@@ -1,10 +1,12 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Tests start real agents, real clients and real namespaces: generous timeouts,
 // and files run in separate processes so one test's fds never show in another's counts.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // test/kube needs the real cluster: npm run test:kube (vitest.kube.config.ts)
+    exclude: [...configDefaults.exclude, 'test/kube/**'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

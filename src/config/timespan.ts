@@ -45,6 +45,9 @@ const UNITS: ReadonlyArray<readonly [string, bigint]> = [
   ['usec', 1n], ['us', 1n], ['\u03bcs', 1n], ['\u00b5s', 1n],
 ];
 
+/** The unit names this parser knows: config/schema.ts builds its time span pattern from them. */
+export const TIME_SPAN_UNITS: readonly string[] = UNITS.map(([suffix]) => suffix);
+
 /** systemd's WHITESPACE: space, tab, newline, carriage return. */
 const isSpace = (ch: string | undefined): boolean => ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r';
 const isDigit = (ch: string | undefined): boolean => ch !== undefined && ch >= '0' && ch <= '9';

@@ -2,7 +2,22 @@
  * Validation of names and per-container settings, shared by flags, the config
  * file and (later) the CRD. Errors carry a code and say what to fix.
  */
-import { parseNotifyAccess } from '../notify/values.js';
+import { isValidFdName, parseNotifyAccess } from '../notify/values.js';
+import { listenAddressProblem } from './address.js';
+import {
+  BACKLOG_DEFAULT,
+  BACKLOG_MAX,
+  CONTAINER_FIELDS,
+  CONTAINER_NAME_MAX,
+  CONTAINER_NAME_PATTERN,
+  LISTEN_FIELDS,
+  LISTEN_KINDS,
+  LISTEN_MAX,
+  PRESERVE_VALUES,
+  SECONDS_MAX,
+  STORE_MAX_LIMIT,
+  TIME_SPAN_TEXT_MAX,
+} from './schema.js';
 import { DEFAULTS, type ContainerConfig, type ListenConfig, type Preserve } from './types.js';
 import { secondsOf } from './timespan.js';
 
@@ -11,41 +26,33 @@ export class ConfigError extends Error {
 }
 
 /** Kubernetes container names are DNS-1123 labels. */
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_LABEL_MAX = 63;
+const DNS1123_LABEL = new RegExp(CONTAINER_NAME_PATTERN);
 
 export function checkContainerName(name: string): void {
-  if (name.length > DNS1123_LABEL_MAX || !DNS1123_LABEL.test(name)) {
+  if (name.length > CONTAINER_NAME_MAX || !DNS1123_LABEL.test(name)) {
     throw new ConfigError(
       `invalid container name ${JSON.stringify(name)}: must be a DNS-1123 label (lowercase letters, digits, '-', at most 63)`,
     );
   }
 }
 
-/** File descriptors a Linux process can have: one store can never exceed it. */
-const STORE_MAX_LIMIT = 1 << 30;
-const PRESERVE: readonly Preserve[] = ['no', 'restart', 'yes'];
-const LISTEN_KINDS: readonly ListenConfig['kind'][] = ['tcp', 'udp', 'unix-stream', 'unix-dgram'];
-const BACKLOG_DEFAULT = 4096;
-const LISTEN_FIELDS = new Set(['name', 'kind', 'address', 'backlog', 'reusePort']);
+const PRESERVE: readonly Preserve[] = PRESERVE_VALUES;
+/** The fields the schema (config/schema.ts) defines: the one list of what a config may say. */
+const KNOWN_CONTAINER_FIELDS: ReadonlySet<string> = new Set(CONTAINER_FIELDS);
+const KNOWN_LISTEN_FIELDS: ReadonlySet<string> = new Set(LISTEN_FIELDS);
 
 type Raw = Record<string, unknown>;
 export type Settings = Omit<ContainerConfig, 'name'>;
 
-/** Fields a container entry takes; `defaults:` takes them too, but for name and listen. */
-const CONTAINER_FIELDS = new Set([
-  'name', 'fileDescriptorStoreMax', 'notifyAccess', 'watchdogSec', 'timeoutStartSec',
-  'preserve', 'watchdogSignal', 'releaseAfterSec', 'listen',
-]);
 /**
  * `listen:` stays per container: an address can be bound once, so a socket in the
  * defaults would make every second container fail to start.
  */
-const DEFAULT_FIELDS = new Set([...CONTAINER_FIELDS].filter((k) => k !== 'name' && k !== 'listen'));
+const DEFAULT_FIELDS: ReadonlySet<string> = new Set([...KNOWN_CONTAINER_FIELDS].filter((k) => k !== 'name' && k !== 'listen'));
 
 /** Merge a raw per-container object (from YAML/CRD) over a base; unknown keys are errors. */
 export function containerFromRaw(raw: Raw, base: Settings, where: string): ContainerConfig {
-  for (const k of Object.keys(raw)) if (!CONTAINER_FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
+  for (const k of Object.keys(raw)) if (!KNOWN_CONTAINER_FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
   if (typeof raw.name !== 'string') throw new ConfigError(`${where}: name is required`);
   checkContainerName(raw.name);
   return { ...base, listen: [...base.listen], ...settingsFromRaw(raw, where), name: raw.name };
@@ -79,7 +86,8 @@ function settingsFromRaw(raw: Raw, where: string): Partial<Settings> {
   }
   if (raw.listen !== undefined) {
     if (!Array.isArray(raw.listen)) throw new ConfigError(`${where}.listen: a list`);
-    c.listen = raw.listen.map((l, i) => listenFromRaw(l as Raw, `${where}.listen[${i}]`));
+    if (raw.listen.length > LISTEN_MAX) throw new ConfigError(`${where}.listen: at most ${LISTEN_MAX} sockets`);
+    c.listen = raw.listen.map((l, i) => listenFromRaw(l as Raw, where, i, String(raw.name)));
   }
   return c;
 }
@@ -102,21 +110,30 @@ export function policyFromRaw(raw: unknown, where: string): { name: string; gene
   return { name: r.name, generation };
 }
 
-function listenFromRaw(raw: Raw, where: string): ListenConfig {
+function listenFromRaw(raw: Raw, containerWhere: string, index: number, container: string): ListenConfig {
+  const where = `${containerWhere}.listen[${index}]`;
   if (typeof raw !== 'object' || raw === null) throw new ConfigError(`${where}: an object`);
-  for (const k of Object.keys(raw)) if (!LISTEN_FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
+  for (const k of Object.keys(raw)) if (!KNOWN_LISTEN_FIELDS.has(k)) throw new ConfigError(`${where}: unknown field ${k}`);
   if (raw.reusePort !== undefined && typeof raw.reusePort !== 'boolean') throw new ConfigError(`${where}.reusePort: true or false`);
   const kind = raw.kind ?? 'tcp';
-  if (!LISTEN_KINDS.includes(kind as ListenConfig['kind'])) throw new ConfigError(`${where}.kind: one of ${LISTEN_KINDS.join(', ')}`);
+  if (!(LISTEN_KINDS as readonly unknown[]).includes(kind)) throw new ConfigError(`${where}.kind: one of ${LISTEN_KINDS.join(', ')}`);
   if (typeof raw.address !== 'string' || raw.address === '') throw new ConfigError(`${where}.address is required`);
-  if (typeof raw.name !== 'string' || raw.name === '' || raw.name.includes(':') || raw.name.length > 255) {
-    throw new ConfigError(`${where}.name is required: the LISTEN_FDNAMES entry (no ':')`);
+  if (typeof raw.name !== 'string' || raw.name === '' || !isValidFdName(raw.name)) {
+    throw new ConfigError(`${where}.name is required: the LISTEN_FDNAMES entry (1-255 printable ASCII characters, no ':')`);
+  }
+  const backlog = raw.backlog === undefined ? BACKLOG_DEFAULT : intIn(raw.backlog, 1, BACKLOG_MAX, `${where}.backlog`);
+  // The form of the address, checked here so that a reloaded file with a bad one is refused whole.
+  const problem = listenAddressProblem(kind as ListenConfig['kind'], raw.address);
+  if (problem !== null) {
+    // The agent's start check words it the same way (agent.ts checkListen).
+    const entry = `container ${container}: listen[${index}] ${raw.name}`;
+    throw new ConfigError(`${containerWhere}: ${entry}: ${kind} address ${JSON.stringify(raw.address)}: ${problem}`);
   }
   return {
     name: raw.name,
     kind: kind as ListenConfig['kind'],
     address: raw.address,
-    backlog: raw.backlog === undefined ? BACKLOG_DEFAULT : intIn(raw.backlog, 1, 1 << 20, `${where}.backlog`),
+    backlog,
     reusePort: raw.reusePort === undefined ? false : raw.reusePort === true,
   };
 }
@@ -135,8 +152,7 @@ export function intIn(v: unknown, min: number, max: number, where: string): numb
   return n;
 }
 
-/** Over 31 years: any timeout beyond it is a typo, and timers stay exact below it. */
-export const SECONDS_MAX = 1e9;
+export { SECONDS_MAX };
 
 /**
  * A duration setting: a number of seconds (YAML number, or a flag's plain
@@ -146,6 +162,7 @@ export function secondsIn(v: unknown, max: number, where: string): number {
   let n: number;
   try {
     if (typeof v !== 'string' && typeof v !== 'number') throw new Error('a number of seconds or a time span such as 5s, 1min 30s');
+    if (typeof v === 'string' && v.length > TIME_SPAN_TEXT_MAX) throw new Error(`a time span of at most ${TIME_SPAN_TEXT_MAX} characters`);
     n = secondsOf(v);
   } catch (e) {
     throw new ConfigError(`${where}: ${(e as Error).message}`);

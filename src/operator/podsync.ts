@@ -10,7 +10,7 @@ import type { AgentStatus } from '../status/types.js';
 import type { OperatorApi } from './api.js';
 import { renderConfig } from './policy/render.js';
 import { resolvePolicy } from './policy/resolve.js';
-import { buildStatus, comparable } from './status/fdstore.js';
+import { buildStatus, comparable, forApi } from './status/fdstore.js';
 import { eventsBetween } from './status/events.js';
 import type { EventLimiter } from './status/ratelimit.js';
 import { AGENT_PORT_NAME, CONFIG_ANNOTATION, DEFAULT_AGENT_PORT, PORT_ANNOTATION, type FdStorePolicy, type FdStoreStatus, type Pod } from './types.js';
@@ -48,7 +48,7 @@ export interface SyncDeps {
 }
 
 export async function syncPod(pod: Pod, st: PodState, d: SyncDeps): Promise<void> {
-  const { winner } = resolvePolicy(pod, d.policies());
+  const { winner, losers } = resolvePolicy(pod, d.policies());
   const text = renderConfig(winner);
   const { namespace: ns, name } = pod.metadata;
   if ((pod.metadata.annotations?.[CONFIG_ANNOTATION] ?? null) !== text) {
@@ -65,14 +65,15 @@ export async function syncPod(pod: Pod, st: PodState, d: SyncDeps): Promise<void
     st.storeKnown = true;
   }
   await sendEvents(pod, st, d);
-  const status = buildStatus({
+  const status = forApi(buildStatus({
     agent: st.agent,
     unreachable: st.unreachable,
     prev: st.written,
     policy: winner ? { name: winner.metadata.name, generation: winner.metadata.generation ?? 0 } : null,
+    otherPolicies: losers.map((p) => p.metadata.name),
     configText: text,
     nowIso: d.clock.nowIso(),
-  });
+  }));
   const key = comparable(status);
   if (key === st.writtenKey) return;
   const wait = st.lastWriteMs + STATUS_WRITE_INTERVAL_MS - d.clock.nowMs();
@@ -91,7 +92,7 @@ async function sendEvents(pod: Pod, st: PodState, d: SyncDeps): Promise<void> {
   const a = st.agent;
   if (a === null || a === st.evented) return;
   const w = st.written;
-  const known = w?.agent ? { instance: w.agent.instance, fds: w.fds ?? 0 } : null;
+  const known = w?.agent ? { instance: w.agent.instance, fds: w.stored ?? 0 } : null;
   const events = eventsBetween(st.evented, a, known);
   // Marked first: an event that fails to send is not retried forever (events are best effort).
   st.evented = a;

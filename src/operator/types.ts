@@ -84,9 +84,11 @@ export interface PolicyStatus {
 export interface FdStoreStatus {
   observedGeneration?: number;
   readySummary?: string;
-  fds?: number;
+  /** Fds stored, all containers together. */
+  stored?: number;
   restores?: number;
   policy?: { name: string; generation: number } | null;
+  otherPolicies?: string[];
   agent?: AgentStatus['agent'];
   config?: { hash: string | null; loadedAt: string; error: AgentStatus['config']['error'] };
   containers?: ContainerState[];

@@ -14,51 +14,51 @@ const cond = (s: ReturnType<typeof buildStatus>, type: string) => s.conditions!.
 
 describe('buildStatus', () => {
   it('summaries for the printer columns', () => {
-    const s = buildStatus({ agent: agentStatus([container('a', { stored: 3, restores: 2 }), container('b', { ready: false, state: 'starting', stored: 4, restores: 1 })]), unreachable: null, prev: undefined, policy: null, configText: null, nowIso: T0 });
-    expect([s.readySummary, s.fds, s.restores]).toEqual(['1/2', 7, 3]);
+    const s = buildStatus({ agent: agentStatus([container('a', { stored: 3, restores: 2 }), container('b', { ready: false, state: 'starting', stored: 4, restores: 1 })]), unreachable: null, prev: undefined, policy: null, otherPolicies: [], configText: null, nowIso: T0 });
+    expect([s.readySummary, s.stored, s.restores]).toEqual(['1/2', 7, 3]);
     expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady' });
     expect(cond(s, 'Ready').message).toContain('b: starting');
     expect(cond(s, 'ConfigApplied')).toMatchObject({ status: 'True', reason: 'NoPolicy' });
   });
   it('lastTransitionTime moves only when the status flips', () => {
     const a = agentStatus([container('a')]);
-    const s0 = buildStatus({ agent: a, unreachable: null, prev: undefined, policy: null, configText: null, nowIso: T0 });
-    const s1 = buildStatus({ agent: a, unreachable: null, prev: s0, policy: null, configText: null, nowIso: T1 });
+    const s0 = buildStatus({ agent: a, unreachable: null, prev: undefined, policy: null, otherPolicies: [], configText: null, nowIso: T0 });
+    const s1 = buildStatus({ agent: a, unreachable: null, prev: s0, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
     expect(cond(s1, 'Ready').lastTransitionTime).toBe(T0);
-    const s2 = buildStatus({ agent: null, unreachable: 'connect ECONNREFUSED', prev: s1, policy: null, configText: null, nowIso: T1 });
+    const s2 = buildStatus({ agent: null, unreachable: 'connect ECONNREFUSED', prev: s1, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
     expect(cond(s2, 'Ready')).toMatchObject({ status: 'Unknown', reason: 'AgentUnreachable', lastTransitionTime: T1 });
     // Unreachable: the last known containers stay shown.
-    expect(s2.fds).toBe(1);
+    expect(s2.stored).toBe(1);
   });
   it('ConfigApplied: Pending until the agent runs the rendered text, Invalid when it refused it', () => {
     const text = renderConfig(policy('web', { defaults: { fileDescriptorStoreMax: 8 } }))!;
     const pol = { name: 'web', generation: 1 };
-    const pending = buildStatus({ agent: agentStatus([container('a')]), unreachable: null, prev: undefined, policy: pol, configText: text, nowIso: T0 });
+    const pending = buildStatus({ agent: agentStatus([container('a')]), unreachable: null, prev: undefined, policy: pol, otherPolicies: [], configText: text, nowIso: T0 });
     expect(cond(pending, 'ConfigApplied')).toMatchObject({ status: 'False', reason: 'Pending' });
-    const applied = buildStatus({ agent: agentStatus([container('a')], { config: { policy: pol, hash: sha256(text), loadedAt: T0, error: null, reloads: 1, rejected: 0 } }), unreachable: null, prev: pending, policy: pol, configText: text, nowIso: T1 });
+    const applied = buildStatus({ agent: agentStatus([container('a')], { config: { policy: pol, hash: sha256(text), loadedAt: T0, error: null, reloads: 1, rejected: 0 } }), unreachable: null, prev: pending, policy: pol, otherPolicies: [], configText: text, nowIso: T1 });
     expect(cond(applied, 'ConfigApplied')).toMatchObject({ status: 'True', reason: 'Applied' });
-    const refused = buildStatus({ agent: agentStatus([container('a')], { config: { policy: null, hash: null, loadedAt: T0, error: { message: 'listen[0].address is required', hash: sha256(text), at: T0 }, reloads: 0, rejected: 1 } }), unreachable: null, prev: undefined, policy: pol, configText: text, nowIso: T0 });
+    const refused = buildStatus({ agent: agentStatus([container('a')], { config: { policy: null, hash: null, loadedAt: T0, error: { message: 'listen[0].address is required', hash: sha256(text), at: T0 }, reloads: 0, rejected: 1 } }), unreachable: null, prev: undefined, policy: pol, otherPolicies: [], configText: text, nowIso: T0 });
     expect(cond(refused, 'ConfigApplied')).toMatchObject({ status: 'False', reason: 'Invalid' });
     expect(cond(refused, 'ConfigApplied').message).toContain('listen[0].address is required');
   });
   it('no policy: an agent reading an empty projected file counts as applied', () => {
-    const s = buildStatus({ agent: agentStatus([container('a')], { config: { policy: null, hash: sha256(''), loadedAt: T0, error: null, reloads: 0, rejected: 0 } }), unreachable: null, prev: undefined, policy: null, configText: null, nowIso: T0 });
+    const s = buildStatus({ agent: agentStatus([container('a')], { config: { policy: null, hash: sha256(''), loadedAt: T0, error: null, reloads: 0, rejected: 0 } }), unreachable: null, prev: undefined, policy: null, otherPolicies: [], configText: null, nowIso: T0 });
     expect(cond(s, 'ConfigApplied').status).toBe('True');
   });
   it('StoreLost: a new agent instance with an empty store after a non-empty one; cleared once fds are stored again', () => {
-    const before = buildStatus({ agent: agentStatus([container('a', { stored: 5 })]), unreachable: null, prev: undefined, policy: null, configText: null, nowIso: T0 });
+    const before = buildStatus({ agent: agentStatus([container('a', { stored: 5 })]), unreachable: null, prev: undefined, policy: null, otherPolicies: [], configText: null, nowIso: T0 });
     expect(cond(before, 'StoreLost').status).toBe('False');
     const restarted = agentStatus([container('a', { stored: 0 })], { agent: { version: '0.1.0', startedAt: T1, instance: 'inst-2' } });
-    const lost = buildStatus({ agent: restarted, unreachable: null, prev: before, policy: null, configText: null, nowIso: T1 });
+    const lost = buildStatus({ agent: restarted, unreachable: null, prev: before, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
     expect(cond(lost, 'StoreLost')).toMatchObject({ status: 'True', reason: 'AgentRestarted' });
     expect(cond(lost, 'StoreLost').message).toContain('5 stored fd(s)');
-    const still = buildStatus({ agent: restarted, unreachable: null, prev: lost, policy: null, configText: null, nowIso: T1 });
+    const still = buildStatus({ agent: restarted, unreachable: null, prev: lost, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
     expect(cond(still, 'StoreLost').status).toBe('True');
-    const again = buildStatus({ agent: agentStatus([container('a', { stored: 1 })], { agent: restarted.agent }), unreachable: null, prev: still, policy: null, configText: null, nowIso: T1 });
+    const again = buildStatus({ agent: agentStatus([container('a', { stored: 1 })], { agent: restarted.agent }), unreachable: null, prev: still, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
     expect(cond(again, 'StoreLost')).toMatchObject({ status: 'False', reason: 'Restored' });
   });
   it('comparable ignores watchdog deadlines (they move on every ping)', () => {
-    const mk = (deadline: string) => buildStatus({ agent: agentStatus([container('a', { watchdog: { sec: 10, deadline, failures: 0, startTimeouts: 0 } })]), unreachable: null, prev: undefined, policy: null, configText: null, nowIso: T0 });
+    const mk = (deadline: string) => buildStatus({ agent: agentStatus([container('a', { watchdog: { sec: 10, deadline, failures: 0, startTimeouts: 0 } })]), unreachable: null, prev: undefined, policy: null, otherPolicies: [], configText: null, nowIso: T0 });
     expect(comparable(mk(T0))).toBe(comparable(mk(T1)));
   });
 });

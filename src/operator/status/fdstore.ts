@@ -23,9 +23,14 @@ export interface StatusInput {
   prev: FdStoreStatus | undefined;
   /** The winning policy and the annotation text rendered from it (null: none). */
   policy: { name: string; generation: number } | null;
+  /** Policies that select the pod too but lost (best first). */
+  otherPolicies: string[];
   configText: string | null;
   nowIso: string;
 }
+
+/** The CRD's bound on status.otherPolicies. */
+export const OTHER_POLICIES_MAX = 16;
 
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -39,9 +44,10 @@ export function buildStatus(i: StatusInput): FdStoreStatus {
   const ready = containers.filter((c) => c.ready).length;
   return {
     readySummary: `${ready}/${containers.length}`,
-    fds: containers.reduce((n, c) => n + c.stored, 0),
+    stored: containers.reduce((n, c) => n + c.stored, 0),
     restores: containers.reduce((n, c) => n + c.restores, 0),
     policy: i.policy,
+    ...(i.otherPolicies.length > 0 ? { otherPolicies: i.otherPolicies.slice(0, OTHER_POLICIES_MAX) } : {}),
     ...(a ? { agent: a.agent, config: { hash: a.config.hash, loadedAt: a.config.loadedAt, error: a.config.error } } : {}),
     containers,
     conditions,
@@ -81,18 +87,39 @@ function configCondition(i: StatusInput): Omit<Condition, 'lastTransitionTime'> 
   return { ...base, status: 'False', reason: 'Pending', message: 'waiting for the kubelet to project the pod annotation into the sidecar (up to a minute or two)' };
 }
 
+/** Condition messages are never empty: this API server reads an empty string in a custom resource as null. */
+const NO_LOSS = 'no agent restart has lost stored fds';
+
 function storeLostCondition(i: StatusInput): Omit<Condition, 'lastTransitionTime'> {
   const base = { type: 'StoreLost' };
   const prevLost = findCondition(i.prev?.conditions, 'StoreLost');
-  if (i.agent === null) return prevLost ? { ...prevLost } : { ...base, status: 'False', reason: 'NoRestart', message: '' };
+  if (i.agent === null) return prevLost ? { ...prevLost } : { ...base, status: 'False', reason: 'NoRestart', message: NO_LOSS };
   const prevInstance = i.prev?.agent?.instance;
   const total = i.agent.containers.reduce((n, c) => n + c.stored, 0);
-  if (prevInstance !== undefined && prevInstance !== i.agent.agent.instance && (i.prev?.fds ?? 0) > 0 && total === 0) {
-    return { ...base, status: 'True', reason: 'AgentRestarted', message: cut(`the agent restarted at ${i.agent.agent.startedAt}: the ${i.prev?.fds} stored fd(s) it held are gone`) };
+  if (prevInstance !== undefined && prevInstance !== i.agent.agent.instance && (i.prev?.stored ?? 0) > 0 && total === 0) {
+    return { ...base, status: 'True', reason: 'AgentRestarted', message: cut(`the agent restarted at ${i.agent.agent.startedAt}: the ${i.prev?.stored} stored fd(s) it held are gone`) };
   }
   if (prevLost?.status === 'True' && total === 0) return { ...prevLost };
   if (prevLost?.status === 'True') return { ...base, status: 'False', reason: 'Restored', message: 'the apps stored fds again since the agent restarted' };
-  return { ...base, status: 'False', reason: 'NoRestart', message: '' };
+  return { ...base, status: 'False', reason: 'NoRestart', message: NO_LOSS };
+}
+
+/**
+ * The status as the API server stores it: the CRD has no nullable fields (1.20 drops
+ * nulls) and this server refuses empty strings in custom resources, so both are left
+ * out, keys sorted so the comparison below is stable.
+ */
+export function forApi<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(forApi) as T;
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (x === null || x === undefined || x === '') continue;
+      out[k] = forApi(x);
+    }
+    return out as T;
+  }
+  return v;
 }
 
 /** What a write compares: the status without the fields that move on their own (watchdog deadlines, lastUpdate). */

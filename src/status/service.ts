@@ -63,6 +63,11 @@ export class StatusService<H = unknown> implements StatusSource {
     return this.changes.waiting;
   }
 
+  /** The config changed (a reload applied or refused a file): wake the watchers. */
+  bump(): void {
+    this.changes.bump();
+  }
+
   /** After agent.start(): what the runs say now is the baseline, not a change. */
   seed(): void {
     this.changes.seed([...this.d.containers()].map((c) => c.name));

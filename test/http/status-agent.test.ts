@@ -241,6 +241,14 @@ describe('GET /status of a real agent', () => {
     expect(await metric(agent, 'fdstore_status_requests_total{kind="waited"}')).toBe(0);
   });
 
+  it('SIGTERM does not wait for waiting long-polls: their connections close, the agent exits 0', async () => {
+    const agent = await agentWith();
+    const polls = [1, 2].map(() => poll(agent, 1).then(() => 'answered', () => 'closed'));
+    await waiters(agent, 2);
+    expect(await agent.stop()).toBe(0);
+    expect(await Promise.all(polls)).toEqual(['closed', 'closed']);
+  });
+
   it('64 idle connections and the most long-polls still let /healthz through, and the long-polls survive', async () => {
     const agent = await agentWith();
     const g = (await status(agent)).generation;

@@ -1,6 +1,8 @@
 /**
- * Validation of names and per-container settings, shared by flags, the config
- * file and (later) the CRD. Errors carry a code and say what to fix.
+ * Validation of names and per-container settings, shared by flags and the config
+ * file. The fields and limits come from config/schema.ts, the schema the CRD embeds;
+ * test/config/schema.test.ts proves both accept and refuse the same entries. Errors
+ * carry a code and say what to fix.
  */
 import { isValidFdName, parseNotifyAccess } from '../notify/values.js';
 import { listenAddressProblem } from './address.js';

@@ -96,11 +96,6 @@ export class StatusService<H = unknown> implements StatusSource {
     return this.changes.wait(after, ms);
   }
 
-  /** Something outside the containers changed (a config reload): waiters get the new status. */
-  bump(): void {
-    this.changes.bump();
-  }
-
   cancelAll(): void {
     this.changes.cancelAll();
   }

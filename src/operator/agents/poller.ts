@@ -20,6 +20,12 @@ export const POLL_BACKOFF_BASE_MS = 500;
 export const POLL_BACKOFF_CAP_MS = 30_000;
 /** Failures in a row before the pod's agent counts as unreachable (one blip is not news). */
 export const UNREACHABLE_AFTER = 3;
+/**
+ * The agent answered at once because too many long-polls wait on it already (its
+ * `Fdstore-Wait: refused`): someone else is polling this pod too. Wait this long,
+ * jittered, instead of asking again in a loop.
+ */
+export const REFUSED_PAUSE_MS = 5_000;
 
 export interface PollTarget {
   host: string;
@@ -72,7 +78,7 @@ export class Poller {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       try {
-        const s = await this.fetch();
+        const { status: s, refused } = await this.fetch();
         this.failures = 0;
         if (s.agent.instance !== this.instance || s.generation !== this.generation) {
           this.instance = s.agent.instance;
@@ -80,6 +86,7 @@ export class Poller {
           this.on.polled('changed');
           this.on.status(s);
         } else this.on.polled('unchanged');
+        if (refused) await this.pause(REFUSED_PAUSE_MS / 2 + Math.floor(this.random() * REFUSED_PAUSE_MS));
       } catch (e) {
         if (this.stopped) return;
         this.failures++;
@@ -98,11 +105,12 @@ export class Poller {
     });
   }
 
-  private fetch(): Promise<AgentStatus> {
+  private async fetch(): Promise<{ status: AgentStatus; refused: boolean }> {
     const ac = new AbortController();
     this.abort = ac;
     const path = `/status?after=${this.generation}&wait=${this.generation === 0 ? 0 : this.waitSec}`;
-    return getText(this.target, path, ac.signal).then(parseStatus);
+    const r = await getText(this.target, path, ac.signal);
+    return { status: parseStatus(r.body), refused: r.wait === 'refused' };
   }
 }
 
@@ -111,7 +119,7 @@ export function backoffMs(failures: number, random: () => number): number {
   return Math.floor(random() * ceiling) + 1;
 }
 
-function getText(t: PollTarget, path: string, signal: AbortSignal): Promise<string> {
+function getText(t: PollTarget, path: string, signal: AbortSignal): Promise<{ body: string; wait: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: t.host, port: t.port, path, agent: keepAlive, signal, timeout: POLL_TIMEOUT_MS, headers: { accept: 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
@@ -126,7 +134,7 @@ function getText(t: PollTarget, path: string, signal: AbortSignal): Promise<stri
       });
       res.on('end', () => {
         if (res.statusCode !== 200) reject(new Error(`GET ${path}: HTTP ${res.statusCode}`));
-        else resolve(Buffer.concat(chunks).toString('utf8'));
+        else resolve({ body: Buffer.concat(chunks).toString('utf8'), wait: res.headers['fdstore-wait'] as string | undefined });
       });
       res.on('error', reject);
     });

@@ -20,7 +20,8 @@ export interface OperatorApi {
   patchPodAnnotation(ns: string, name: string, key: string, value: string | null): Promise<void>;
   getFdStore(ns: string, name: string): Promise<FdStore | null>;
   createFdStore(pod: Pod): Promise<void>;
-  patchFdStoreStatus(ns: string, name: string, status: FdStoreStatus): Promise<void>;
+  /** status: a merge patch of the status (fields set to null are deleted). */
+  patchFdStoreStatus(ns: string, name: string, status: unknown): Promise<void>;
   patchPolicyStatus(ns: string, name: string, status: PolicyStatus): Promise<void>;
   createEvent(pod: Pod, e: PodEvent, nowIso: string): Promise<void>;
 }
@@ -93,8 +94,8 @@ export class KubeApi implements OperatorApi {
     }
   }
 
-  async patchFdStoreStatus(ns: string, name: string, status: FdStoreStatus): Promise<void> {
-    // Merge patch replaces lists whole: the complete status goes every time (one writer: the leader).
+  async patchFdStoreStatus(ns: string, name: string, status: unknown): Promise<void> {
+    // Merge patch replaces lists whole; removed fields come as null (status/fdstore.ts mergePatch).
     await this.call('patch', `${STORE_PLURAL}/status`, (o) =>
       this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: ns, plural: STORE_PLURAL, name, body: { status } }, o), PatchStrategy.MergePatch);
   }

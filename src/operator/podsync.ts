@@ -10,7 +10,7 @@ import type { AgentStatus } from '../status/types.js';
 import type { OperatorApi } from './api.js';
 import { renderConfig } from './policy/render.js';
 import { resolvePolicy } from './policy/resolve.js';
-import { buildStatus, comparable, forApi } from './status/fdstore.js';
+import { buildStatus, comparable, forApi, mergePatch } from './status/fdstore.js';
 import { eventsBetween } from './status/events.js';
 import type { EventLimiter } from './status/ratelimit.js';
 import { AGENT_PORT_NAME, CONFIG_ANNOTATION, DEFAULT_AGENT_PORT, PORT_ANNOTATION, type FdStorePolicy, type FdStoreStatus, type Pod } from './types.js';
@@ -82,7 +82,7 @@ export async function syncPod(pod: Pod, st: PodState, d: SyncDeps): Promise<void
     return;
   }
   const full = { ...status, lastUpdate: d.clock.nowIso() };
-  await d.api.patchFdStoreStatus(ns, name, full);
+  await d.api.patchFdStoreStatus(ns, name, mergePatch(st.written ?? {}, full));
   st.written = full;
   st.writtenKey = key;
   st.lastWriteMs = d.clock.nowMs();

@@ -1,6 +1,6 @@
 /** FdStore status and conditions, Events from status diffs, their rate limit, policy statuses. */
 import { describe, expect, it } from 'vitest';
-import { buildStatus, comparable, sha256 } from '../../src/operator/status/fdstore.js';
+import { buildStatus, comparable, forApi, mergePatch, sha256 } from '../../src/operator/status/fdstore.js';
 import { eventsBetween } from '../../src/operator/status/events.js';
 import { EventLimiter } from '../../src/operator/status/ratelimit.js';
 import { setCondition } from '../../src/operator/status/conditions.js';
@@ -141,5 +141,16 @@ describe('policyStatuses', () => {
     a.status = JSON.parse(JSON.stringify(s));
     const again = policyStatuses([a], [pod('x')], ok, T1).get(a)!;
     expect(sameStatus(a.status, again)).toBe(true);
+  });
+});
+
+describe('what goes to the API server', () => {
+  it('forApi leaves out nulls and empty strings (1.20 refuses empty strings in custom resources)', () => {
+    expect(forApi({ a: null, b: '', c: 'x', d: [{ e: null, f: 0 }], g: { h: undefined } })).toEqual({ c: 'x', d: [{ f: 0 }], g: {} });
+  });
+  it('mergePatch deletes what is gone (null), replaces lists, keeps the rest', () => {
+    expect(mergePatch({ policy: { name: 'web' }, stored: 1, containers: [{ a: 1 }], agent: { v: 1, i: 'x' } }, { stored: 2, containers: [], agent: { v: 1 } }))
+      .toEqual({ policy: null, stored: 2, containers: [], agent: { v: 1, i: null } });
+    expect(mergePatch({}, { a: 1 })).toEqual({ a: 1 });
   });
 });

@@ -51,7 +51,8 @@ export function eventsBetween(prev: AgentStatus | null, next: AgentStatus, known
 function containerEvents(p: ContainerState, c: ContainerState): PodEvent[] {
   const out: PodEvent[] = [];
   const restores = c.restores - p.restores;
-  if (restores > 0) {
+  // Every start is a restore, also the first one with an empty store: an event only when fds came back.
+  if (restores > 0 && (c.lastRestore?.fds ?? 0) > 0) {
     const fds = c.lastRestore ? `${c.lastRestore.fds} fd(s)` : 'its fds';
     const times = restores === 1 ? '' : ` (${restores} restores since the last event)`;
     out.push({ type: 'Normal', reason: 'FdsRestored', message: `restored ${fds} into container ${c.name} (restore #${c.restores})${times}` });

@@ -122,6 +122,23 @@ export function forApi<T>(v: T): T {
   return v;
 }
 
+/**
+ * The JSON merge patch (RFC 7386) that turns `prev` into `next`: fields gone from
+ * next are sent as null (merge patch deletes them; omitting them would keep them,
+ * e.g. a policy that no longer applies), lists are replaced whole.
+ */
+export function mergePatch(prev: unknown, next: unknown): unknown {
+  if (!isObject(prev) || !isObject(next)) return next;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(prev)) if (!(k in next)) out[k] = null;
+  for (const [k, v] of Object.entries(next)) out[k] = k in prev ? mergePatch(prev[k], v) : v;
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 /** What a write compares: the status without the fields that move on their own (watchdog deadlines, lastUpdate). */
 export function comparable(s: FdStoreStatus): string {
   const containers = s.containers?.map((c) => ({ ...c, watchdog: { ...c.watchdog, deadline: null } }));

@@ -5,18 +5,43 @@
  * on the pod after a container restart, the FdStore garbage-collected with its pod,
  * leader failover, and policies deleted and recreated.
  */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apply, freshNamespace, getJson, kubectl, kubectlRun, podReady, waitFor } from './cluster.js';
-import { applyCrds, enrolledPod, operatorKubeconfig, startOperator, type OperatorProc } from './operator-env.js';
+import { AGENT_PORT, applyCrds, enrolledPod, operatorKubeconfig, startOperator, type OperatorProc } from './operator-env.js';
 
 const ns = freshNamespace('operator');
 const POD = 'web-0';
 const ops: OperatorProc[] = [];
 
+/** The cluster's state dir (scripts/kube/env.sh FDSTORE_KUBE_STATE). */
+const kubeState = (): string => process.env.FDSTORE_KUBE_STATE ?? '/run/fdstore-kube';
+
+/** A host pid in the pod (its cgroup path names the pod's uid) whose command line matches. */
+function podPid(podUid: string, match: (cmd: string) => boolean): number {
+  const cg = `pod${podUid}`;
+  const cgUnderscore = `pod${podUid.replace(/-/g, '_')}`;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (!match(cmd)) continue;
+      const cgroup = readFileSync(`/proc/${d}/cgroup`, 'utf8');
+      if (cgroup.includes(cg) || cgroup.includes(cgUnderscore)) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no process in pod ${podUid} matches`);
+}
+const appPid = (uid: string): number => podPid(uid, (c) => c.includes('demo/server.py') && !c.startsWith('sh '));
+const agentPid = (uid: string): number => podPid(uid, (c) => c.includes('fdstore.js agent'));
+
 interface FdStoreObj {
   metadata: { ownerReferences?: { kind: string; name: string; uid: string }[] };
   status?: {
-    stored?: number; restores?: number; readySummary?: string;
+    stored?: number; restores?: number; readySummary?: string; otherPolicies?: string[];
     policy?: { name: string; generation: number } | null;
     containers?: { name: string; stored: number; max: number; restores: number; fdGroups: { name: string; type: string; count: number }[] }[];
     conditions?: { type: string; status: string; reason: string; message: string }[];
@@ -160,6 +185,64 @@ describe('a policy and an enrolled pod', () => {
     expect((await ls()).containers[0]!.max).toBe(32);
     // The listening socket outlived every config change.
     expect((await ls()).fds.length).toBe(1);
+  });
+
+  it('two policies for one pod: the older wins, both statuses say so', async () => {
+    await apply(policy('web-later', 16), ns.name);
+    const pol = (n: string) => getJson<{ status?: { pods?: number; conflicts?: { pod: string; winner: string }[]; conditions?: { type: string; status: string }[] } }>(['-n', ns.name, 'fdstorepolicy', n]);
+    await waitFor(async () => ((await pol('web-later')).status?.conflicts?.length ?? 0) > 0, 60_000, 'the conflict in the losing policy');
+    expect((await pol('web-later')).status).toMatchObject({ pods: 0, conflicts: [{ pod: POD, winner: 'web' }] });
+    expect((await pol('web')).status).toMatchObject({ pods: 1, conflicts: [{ pod: POD, winner: 'web' }] });
+    expect((await pol('web')).status?.conditions?.find((c) => c.type === 'Accepted')?.status).toBe('True');
+    await waitFor(async () => (await fdstore()).status?.otherPolicies?.[0] === 'web-later', 60_000, 'otherPolicies on the FdStore');
+    expect((await ls()).containers[0]!.max).toBe(32);
+    await kubectl(['-n', ns.name, 'delete', 'fdstorepolicy', 'web-later']);
+  });
+
+  it('the API server away: the pod keeps its fds and restarts; the FdStore catches up after', async () => {
+    const uid = (await getJson<{ metadata: { uid: string } }>(['-n', ns.name, 'pod', POD])).metadata.uid;
+    const ip = (await getJson<{ status: { podIP: string } }>(['-n', ns.name, 'pod', POD])).status.podIP;
+    const agent = async () => (await (await fetch(`http://${ip}:${AGENT_PORT}/status`)).json()) as { containers: { restores: number; stored: number }[] };
+    const before = (await agent()).containers[0]!;
+    const apiserver = Number(readFileSync(join(kubeState(), 'pids/kube-apiserver.pid'), 'utf8'));
+    process.kill(apiserver, 'SIGSTOP');
+    try {
+      // The kubelet restarts the app on its own; the agent restores it, API or not.
+      process.kill(appPid(uid), 'SIGTERM');
+      const during = await waitFor(async () => {
+        const c = (await agent()).containers[0]!;
+        return c.restores === before.restores + 1 && c.stored === 1 ? c : undefined;
+      }, 90_000, 'the restore while the API server is stopped');
+      expect(during.stored).toBe(before.stored);
+    } finally {
+      process.kill(apiserver, 'SIGCONT');
+    }
+    const f = await waitFor(async () => {
+      const x = await fdstore();
+      return x.status?.containers?.[0]?.restores === before.restores + 1 ? x : undefined;
+    }, 120_000, 'the FdStore catching up');
+    expect(f.status?.stored).toBe(1);
+  });
+
+  it('an agent restart that loses the store shows as StoreLost and an Event', async () => {
+    await kubectl(['-n', ns.name, 'exec', POD, '-c', 'app', '--', 'true']); // the API server answers again
+    const uid = (await getJson<{ metadata: { uid: string } }>(['-n', ns.name, 'pod', POD])).metadata.uid;
+    process.kill(agentPid(uid), 'SIGKILL');
+    const f = await waitFor(async () => {
+      const x = await fdstore();
+      return condition(x, 'StoreLost')?.status === 'True' ? x : undefined;
+    }, 120_000, 'StoreLost=True');
+    expect(condition(f, 'StoreLost')?.message).toMatch(/1 stored fd\(s\)/);
+    await waitFor(async () => {
+      const list = await getJson<{ items: unknown[] }>(['-n', ns.name, 'events', '--field-selector', `involvedObject.name=${POD},reason=StoreLost`]);
+      return list.items.length > 0;
+    }, 60_000, 'a StoreLost event');
+    // The app stores its socket again at its next start: the condition clears.
+    process.kill(appPid(uid), 'SIGTERM');
+    await waitFor(async () => {
+      const x = await fdstore();
+      return condition(x, 'StoreLost')?.status === 'False' && x.status?.stored === 1 ? x : undefined;
+    }, 120_000, 'StoreLost=False after the app stored again');
   });
 
   it('deleting the pod removes its FdStore (garbage collector)', async () => {

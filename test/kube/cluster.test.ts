@@ -14,10 +14,12 @@ const POD = 'agent';
 const HTTP_PORT = 9721;
 const CONFIG_ANNOTATION = 'fdstore.dev/config';
 /**
- * The kubelet rewrites a downwardAPI file on its next sync of the pod. scripts/kube/up.sh sets
- * syncFrequency to 5 s (KUBE_SYNC_FREQUENCY); with the default 1 min this bound would not hold.
+ * An annotation change is a pod update, which the kubelet syncs at once (its 1 min periodic resync is
+ * not involved): measured 1.0-3.3 s here on two busy cores. The bound leaves room for load.
  */
 const DOWNWARD_API_MAX_MS = 30_000;
+/** A few changes in a row: the second and third land at a random point of the kubelet's sync cycle. */
+const CONFIG_CHANGES = 3;
 
 const sec = (uid: number) => ({
   runAsUser: uid, runAsGroup: uid, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] },
@@ -88,11 +90,15 @@ describe('the one-node cluster', () => {
 
     it('projects the config annotation into a file and rewrites it when the annotation changes', async () => {
       expect(await readConfig()).toBe('fileDescriptorStoreMax: 16\n');
-      const next = `fileDescriptorStoreMax: 32\n# ${Date.now()}\n`;
-      const t0 = Date.now();
-      await kubectl(['-n', ns.name, 'annotate', '--overwrite', 'pod', POD, `${CONFIG_ANNOTATION}=${next}`]);
-      await waitFor(async () => (await readConfig()) === next, DOWNWARD_API_MAX_MS, 'the new annotation in /etc/fdstore/config', 100);
-      console.log(`downwardAPI: annotation change reached the file in ${Date.now() - t0} ms`);
+      const delays: number[] = [];
+      for (let i = 0; i < CONFIG_CHANGES; i++) {
+        const next = `fileDescriptorStoreMax: ${32 + i}\n# ${Date.now()}\n`;
+        const t0 = Date.now();
+        await kubectl(['-n', ns.name, 'annotate', '--overwrite', 'pod', POD, `${CONFIG_ANNOTATION}=${next}`]);
+        await waitFor(async () => (await readConfig()) === next, DOWNWARD_API_MAX_MS, 'the new annotation in /etc/fdstore/config', 100);
+        delays.push(Date.now() - t0);
+      }
+      console.log(`downwardAPI: annotation change -> file in the pod: ${delays.join(', ')} ms`);
     });
   });
 });

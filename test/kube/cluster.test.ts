@@ -7,7 +7,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_UID, APP_UID } from '../e2e/podman.js';
-import { REPO, apply, freshNamespace, getJson, kubeEnv, kubectl, podIP, podReady, waitFor } from './cluster.js';
+import { join } from 'node:path';
+import { REPO, apply, freshNamespace, getJson, importImage, kubeEnv, kubectl, podIP, podReady, run, waitFor } from './cluster.js';
 
 const ns = freshNamespace('cluster');
 const POD = 'agent';
@@ -67,6 +68,20 @@ describe('the one-node cluster', () => {
       ['node', kubeEnv().nodeName]);
     expect(node.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
     expect(node.status.nodeInfo.kubeletVersion).toBe('v1.20.2');
+  });
+
+  it('imports a docker-archive into the node\'s containerd (again: idempotent)', async () => {
+    const k = kubeEnv();
+    expect(await importImage(join(k.cache, 'images', 'pause.tar'))).toEqual([k.pauseImage]);
+  });
+
+  it('has helm 4 talking to it', async () => {
+    const k = kubeEnv();
+    const version = await run(k.helm, ['version', '--short']);
+    expect(version.stdout).toMatch(/^v4\./);
+    const list = await run(k.helm, ['--kubeconfig', k.kubeconfig, 'list', '-n', ns.name, '-o', 'json']);
+    expect({ code: list.code, stderr: list.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(list.stdout)).toEqual([]);
   });
 
   describe('a pod running the agent from this checkout', () => {

@@ -16,9 +16,13 @@ export interface KubeEnv {
   helm: string;
   /** localhost/fdstore-kube/node:<sha16>: bookworm + python3 + procps + the host's node */
   nodeImage: string;
+  pauseImage: string;
+  /** the node's containerd socket (ctr --address) */
   ctrSock: string;
   nodeName: string;
   nodeIP: string;
+  /** scripts/kube/setup.sh's cache: bin/, images/*.tar */
+  cache: string;
 }
 
 export function kubeEnv(): KubeEnv {
@@ -30,7 +34,8 @@ export function kubeEnv(): KubeEnv {
   };
   return {
     kubeconfig: need('KUBECONFIG'), kubectl: need('KUBECTL'), helm: need('HELM'), nodeImage: need('FDSTORE_KUBE_NODE_IMAGE'),
-    ctrSock: need('FDSTORE_KUBE_CTR_SOCK'), nodeName: need('FDSTORE_KUBE_NODE_NAME'), nodeIP: need('FDSTORE_KUBE_NODE_IP'),
+    pauseImage: need('FDSTORE_KUBE_PAUSE_IMAGE'), ctrSock: need('FDSTORE_KUBE_CTR_SOCK'), nodeName: need('FDSTORE_KUBE_NODE_NAME'),
+    nodeIP: need('FDSTORE_KUBE_NODE_IP'), cache: need('FDSTORE_KUBE_CACHE'),
   };
 }
 

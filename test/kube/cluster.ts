@@ -16,9 +16,13 @@ export interface KubeEnv {
   helm: string;
   /** localhost/fdstore-kube/node:<sha16>: bookworm + python3 + procps + the host's node */
   nodeImage: string;
+  pauseImage: string;
+  /** the node's containerd socket (ctr --address) */
   ctrSock: string;
   nodeName: string;
   nodeIP: string;
+  /** scripts/kube/setup.sh's cache: bin/, images/*.tar */
+  cache: string;
 }
 
 export function kubeEnv(): KubeEnv {
@@ -30,7 +34,8 @@ export function kubeEnv(): KubeEnv {
   };
   return {
     kubeconfig: need('KUBECONFIG'), kubectl: need('KUBECTL'), helm: need('HELM'), nodeImage: need('FDSTORE_KUBE_NODE_IMAGE'),
-    ctrSock: need('FDSTORE_KUBE_CTR_SOCK'), nodeName: need('FDSTORE_KUBE_NODE_NAME'), nodeIP: need('FDSTORE_KUBE_NODE_IP'),
+    pauseImage: need('FDSTORE_KUBE_PAUSE_IMAGE'), ctrSock: need('FDSTORE_KUBE_CTR_SOCK'), nodeName: need('FDSTORE_KUBE_NODE_NAME'),
+    nodeIP: need('FDSTORE_KUBE_NODE_IP'), cache: need('FDSTORE_KUBE_CACHE'),
   };
 }
 
@@ -134,10 +139,11 @@ async function deleteStaleNamespaces(): Promise<void> {
 
 /**
  * Pods first with a 1 s grace (the namespace controller alone takes 15-60 s with its back-off),
- * then the namespace without waiting: it vanishes in the background.
+ * then the namespace; neither is waited for: after its containers stop, a pod object takes
+ * another 10-30 s to go (volume teardown, cgroups), which no test needs to sit through.
  */
 async function deleteNamespace(name: string): Promise<void> {
-  await kubectlRun(['-n', name, 'delete', 'pods', '--all', '--grace-period=1', '--wait=true', '--timeout=60s']);
+  await kubectlRun(['-n', name, 'delete', 'pods', '--all', '--grace-period=1', '--wait=false']);
   await kubectlRun(['delete', 'ns', name, '--wait=false', '--ignore-not-found']);
 }
 

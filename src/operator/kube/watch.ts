@@ -25,8 +25,11 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 import { API_ERROR_KINDS, errorMessage } from './client.js';
 import { Generation, type GenerationTiming, type WatchErrorKind } from './generation.js';
 import { getJson } from './rawget.js';
+import type { WatchSource } from './source.js';
 import { RateLimiter } from '../../log/ratelimit.js';
 import type { Logger } from '../../log/log.js';
+
+export { collectionPath, enrolledPods, ENROLLED_LABEL, ENROLLED_SELECTOR, type WatchSource } from './source.js';
 
 /** Relist every 10 min (Pepr/kubernetes-fluent-client: 600 s; kubebuilder resyncs from cache every 10 h). */
 export const WATCH_RELIST_MS = 10 * 60_000;
@@ -42,31 +45,8 @@ export const WATCH_CONNECT_TIMEOUT_MS = 30_000;
 /** A list of thousands of pods takes seconds; a minute without the whole body is a stall. */
 export const LIST_TIMEOUT_MS = 60_000;
 
-/** The label the sidecar template (and later the injector) puts on enrolled pods. */
-export const ENROLLED_LABEL = 'fdstore.dev/enrolled';
-export const ENROLLED_SELECTOR = `${ENROLLED_LABEL}=true`;
-
 export type ChangeKind = 'add' | 'update' | 'delete';
 export type ChangeListener<T> = (obj: T, kind: ChangeKind) => void | Promise<void>;
-
-/** What to watch: a collection URL and its selectors (the same for list and watch). */
-export interface WatchSource {
-  path: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-}
-
-/** `/api/v1/pods`, `/apis/fdstore.dev/v1alpha1/namespaces/x/fdstores`, ... */
-export function collectionPath(r: { group?: string; version: string; plural: string; namespace?: string }): string {
-  const base = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
-  const ns = r.namespace ? `/namespaces/${encodeURIComponent(r.namespace)}` : '';
-  return `${base}${ns}/${r.plural}`;
-}
-
-/** The enrolled pods: label-selected, never all pods; cluster-wide without a namespace. */
-export function enrolledPods(namespace?: string): WatchSource {
-  return { path: collectionPath({ version: 'v1', plural: 'pods', namespace }), labelSelector: ENROLLED_SELECTOR };
-}
 
 export interface WatchTiming extends GenerationTiming {
   relistMs: number;

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ApiException } from '@kubernetes/client-node';
 import { classifyError, isRetryable, KubeConfigError, loadKubeConfig, RequestTimeoutError, withTimeout } from '../../../src/operator/kube/client.js';
 
@@ -38,12 +38,21 @@ describe('classifyError', () => {
 
 describe('withTimeout', () => {
   it('aborts the call at the deadline with RequestTimeoutError and leaves no timer behind', async () => {
-    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const p = withTimeout(50, undefined, (_o, signal) => new Promise((_r, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))));
-    await expect(p).rejects.toBeInstanceOf(RequestTimeoutError);
-    const fast = await withTimeout(10_000, undefined, async () => 42);
-    expect(fast).toBe(42);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+    // Fake timers: the count is of withTimeout's own timers, not of the test runner's.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const p = withTimeout(50, undefined, (_o, signal) => new Promise((_r, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))));
+      const settled = expect(p).rejects.toBeInstanceOf(RequestTimeoutError);
+      expect(vi.getTimerCount()).toBe(1);
+      await vi.advanceTimersByTimeAsync(50);
+      await settled;
+      expect(vi.getTimerCount()).toBe(0);
+      await expect(withTimeout(10_000, undefined, async () => 42)).resolves.toBe(42);
+      await expect(withTimeout(10_000, undefined, async () => Promise.reject(new Error('no')))).rejects.toThrow('no');
+      expect(vi.getTimerCount()).toBe(0); // cleared when the call settled, not left to fire
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('follows the parent signal', async () => {

@@ -5,7 +5,7 @@
  */
 import { PatchStrategy, setHeaderMiddleware, type ConfigurationOptions, type CoreV1Api, type CustomObjectsApi } from '@kubernetes/client-node';
 import { httpStatus, REQUEST_TIMEOUT_MS, withTimeout, type KubeClients } from './kube/client.js';
-import { API_VERSION, GROUP, POLICY_PLURAL, STORE_PLURAL, VERSION, type FdStore, type FdStorePolicy, type FdStoreStatus, type Pod, type PolicyStatus } from './types.js';
+import { API_VERSION, GROUP, POLICY_PLURAL, STORE_PLURAL, VERSION, type FdStore, type FdStorePolicy, type Pod, type PolicyStatus } from './types.js';
 import type { PodEvent } from './status/events.js';
 
 /** The `source.component` and manager name on what the operator writes. */

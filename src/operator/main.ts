@@ -38,6 +38,10 @@ export async function operate(o: OperatorOptions, log: Logger): Promise<number> 
     name: POLICY_PLURAL,
     log,
   });
+  metrics.watches = () => [pods, policies].map((w, i) => {
+    const s = w.stats();
+    return { resource: i === 0 ? 'pods' : POLICY_PLURAL, restarts: s.restarts, relists: s.relists, gone: s.gone, synced: s.synced };
+  });
   const agents: AgentLinks = {
     open: (_key, target, on) => {
       const p = new Poller(target, { ...on, polled: (result) => metrics.polls.inc({ result }) });

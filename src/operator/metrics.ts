@@ -6,6 +6,15 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ControllerMetrics } from './controller.js';
 
+/** What a watch counts (kube/watch.ts WatchStats), read at scrape time. */
+export interface WatchCounts {
+  resource: string;
+  restarts: number;
+  relists: number;
+  gone: number;
+  synced: boolean;
+}
+
 export class OperatorMetrics implements ControllerMetrics {
   readonly apiRequests: Counter<'verb' | 'resource' | 'code'>;
   private readonly reconciles: Counter<'result'>;
@@ -15,7 +24,9 @@ export class OperatorMetrics implements ControllerMetrics {
   private readonly suppressed: Gauge;
   readonly leader: Gauge;
   readonly polls: Counter<'result'>;
-  readonly watchRestarts: Counter<'resource'>;
+  private readonly watchRebuilds: Counter<'resource' | 'why'>;
+  /** Set by the composition root once the watches exist. */
+  watches: () => WatchCounts[] = () => [];
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -27,7 +38,23 @@ export class OperatorMetrics implements ControllerMetrics {
     this.suppressed = new Gauge({ name: 'fdstore_operator_events_suppressed', help: 'Events held back by the per-pod rate limit since start (said in the next event).', registers });
     this.leader = new Gauge({ name: 'fdstore_operator_leader', help: '1 while this replica holds the leader Lease.', registers });
     this.polls = new Counter({ name: 'fdstore_operator_agent_polls_total', help: 'Long-polls of agents\' /status by result.', labelNames: ['result'], registers });
-    this.watchRestarts = new Counter({ name: 'fdstore_operator_watch_restarts_total', help: 'Watches rebuilt after an error, a stall or a periodic relist.', labelNames: ['resource'], registers });
+    const watches = (): WatchCounts[] => this.watches();
+    const rebuilds: Counter<'resource' | 'why'> = new Counter({
+      name: 'fdstore_operator_watch_rebuilds_total',
+      help: 'Watches rebuilt, by resource and why: error (an error or a stall), relist (the periodic full relist), gone (410: resourceVersion too old).',
+      labelNames: ['resource', 'why'],
+      registers,
+      // The watches count for themselves; copied at scrape time so the two never drift.
+      collect() {
+        rebuilds.reset();
+        for (const w of watches()) {
+          rebuilds.inc({ resource: w.resource, why: 'error' }, w.restarts);
+          rebuilds.inc({ resource: w.resource, why: 'relist' }, w.relists);
+          rebuilds.inc({ resource: w.resource, why: 'gone' }, w.gone);
+        }
+      },
+    });
+    this.watchRebuilds = rebuilds;
     this.apiRequests.inc({ verb: 'get', resource: 'fdstores', code: '200' }, 0);
     for (const r of ['ok', 'error']) this.reconciles.inc({ result: r }, 0);
     for (const r of ['changed', 'unchanged', 'error']) this.polls.inc({ result: r }, 0);

@@ -11,7 +11,7 @@ import type { AdminRequest, AdminResponse } from '../admin/protocol.js';
 import { ADMIN_DIR, ADMIN_SOCKET, adminSocketPath, containerDir, LOCK_NAME, lockPath, notifyPath, restorePath } from '../unit/layout.js';
 import { NOTIFY_NAME, RESTORE_NAME } from '../native/proto.js';
 import { at, lockRunDir, openOwnDir, openRunDir } from './rundir.js';
-import type { ContainerConfig } from '../config/types.js';
+import type { ContainerConfig, ListenConfig } from '../config/types.js';
 import type { Logger } from '../log/log.js';
 import { NotifyServer, type NotifyDeps } from '../notify/server.js';
 import type { StoreOps } from '../store/store.js';
@@ -293,12 +293,18 @@ export class Agent {
     const list = only === undefined ? [...this.containers.values()] : [this.mustContainer(only)];
     const d = describeContainers(list, (fd) => this.fdInfo(fd), this.d.nowMs());
     for (const c of d.containers) {
-      const sockets = this.sockets.get(c.name);
-      // The sockets in force, which a reloaded listen: changes at the next start only.
-      if (sockets) c.listen = sockets.entries().map((b) => ({ name: b.name, kind: b.kind, address: b.address }));
-      c.listenHeld = sockets?.held() ?? [];
+      c.listen = this.listening(c.name);
+      c.listenHeld = this.sockets.get(c.name)?.held() ?? [];
     }
     return { ok: true, ...d };
+  }
+
+  /**
+   * A container's `listen:` sockets in force (held ones included). Not its config's
+   * listen: a reloaded one applies at the container's next start.
+   */
+  listening(name: string): { name: string; kind: ListenConfig['kind']; address: string }[] {
+    return (this.sockets.get(name)?.entries() ?? []).map((b) => ({ name: b.name, kind: b.kind, address: b.address }));
   }
 
   private fdInfo(fd: number): FdInfo | null {

@@ -1,5 +1,5 @@
 /**
- * Invalid objects for the CRD checks (samples.test.ts with ajv, apiserver.test.ts
+ * Invalid objects for the CRD checks (samples.test.ts with ajv, test/kube/crd-apiserver.test.ts
  * against a real API server): a mutation of a sample each, and the error ajv reports.
  */
 import { readFileSync, readdirSync } from 'node:fs';

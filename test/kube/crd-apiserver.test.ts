@@ -4,16 +4,17 @@
 // invalid object of cases.ts is refused by the server itself, except what the server
 // does not check (listed with the reason).
 //
-// Runs when FDSTORE_TEST_KUBECONFIG names an admin kubeconfig (e.g. the lab's 1.20
-// kube-apiserver); skipped otherwise. Uses kubectl >= 1.24 (--subresource) from PATH.
+// Part of `npm run test:kube` (the project's 1.20 cluster); FDSTORE_TEST_KUBECONFIG may
+// name another admin kubeconfig. Uses $KUBECTL (>= 1.24 for --subresource), else kubectl from PATH.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fdStoreCases, policyCases, sample, type Mutation, type Obj } from './cases.js';
+import { fdStoreCases, policyCases, sample, type Mutation, type Obj } from '../crd/cases.js';
 
-const kubeconfig = process.env.FDSTORE_TEST_KUBECONFIG;
+// In `npm run test:kube` the kube global setup sets KUBECONFIG and KUBECTL (the 1.34 one).
+const kubeconfig = process.env.FDSTORE_TEST_KUBECONFIG ?? process.env.KUBECONFIG;
 const root = join(import.meta.dirname, '..', '..');
 const NS = 'fdstore-crd-test';
 /** Per kubectl call: a server that does not answer in this time is broken, not slow. */
@@ -38,7 +39,7 @@ const fieldPath = (ajvError: string): string =>
 
 function kubectl(args: string[], input?: string): { ok: boolean; out: string } {
   try {
-    const out = execFileSync('kubectl', [`--cache-dir=${cacheDir}`, ...args], {
+    const out = execFileSync(process.env.KUBECTL ?? 'kubectl', [`--cache-dir=${cacheDir}`, ...args], {
       input,
       encoding: 'utf8',
       timeout: KUBECTL_TIMEOUT_MS,

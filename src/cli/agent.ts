@@ -103,6 +103,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     const status = new StatusService({
       containers: () => agent.containers.values(),
       container: (name) => agent.containers.get(name),
+      listening: (name) => agent.listening(name),
       // The live config source below (a reload shows in /status at once).
       config: { state: () => source.state() },
       agent: agentInfo(packageVersion(), startedAt),

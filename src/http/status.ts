@@ -92,7 +92,9 @@ export async function serveStatus(r: StatusRoute, req: IncomingMessage, res: Ser
   const outcome = await w.result;
   res.off('close', onClose);
   if (res.destroyed || res.writableEnded) return;
-  req.socket.setTimeout(r.idleMs);
+  // Back to the idle limit once the answer is out, not before: building it is async
+  // (new fds are typed a chunk per turn), and a busy agent must not cut its own answer.
+  res.once('finish', () => req.socket.setTimeout(r.idleMs));
   r.counted?.('waited');
   await answer(r, req, res, outcome === 'cancelled' ? 'none' : outcome);
 }

@@ -59,6 +59,8 @@ export interface StatusInput {
   containers: Iterable<StatusContainer>;
   tally(container: string): ContainerTally;
   typeOf(entry: Entry): FdType;
+  /** The `listen:` sockets in force (a reloaded `listen:` applies at the next start); default: the config's. */
+  listening?(container: string): readonly { readonly name: string; readonly kind: string }[];
   /** The runs' monotonic clock now (their deadlines are on it), and the wall clock now (ms since the epoch). */
   monoNowMs: number;
   wallNowMs: number;
@@ -94,7 +96,7 @@ function containerState(c: StatusContainer, i: StatusInput): ContainerState {
     status: c.run.status === null ? null : cutUtf8(c.run.status, STATUS_TEXT_MAX),
     errno: c.run.errno,
     watchdog: watchdogState(c.run, t, i),
-    listen: c.config.listen.map((l) => ({ name: l.name, kind: l.kind })),
+    listen: (i.listening?.(c.name) ?? c.config.listen).map((l) => ({ name: l.name, kind: l.kind })),
   };
 }
 

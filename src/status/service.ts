@@ -40,6 +40,8 @@ export interface StatusServiceDeps<H> {
   wallMs(): number;
   timers: Timers<H>;
   maxWaiters?: number;
+  /** The `listen:` sockets in force per container (Agent.listening). */
+  listening?(container: string): readonly { readonly name: string; readonly kind: string }[];
 }
 
 export class StatusService<H = unknown> implements StatusSource {
@@ -87,6 +89,7 @@ export class StatusService<H = unknown> implements StatusSource {
       containers: this.d.containers(),
       tally: (n) => this.tally.get(n),
       typeOf: this.d.types.typeOf,
+      listening: this.d.listening,
       monoNowMs: this.d.nowMs(),
       wallNowMs: this.d.wallMs(),
     });

@@ -7,7 +7,7 @@
 #             node, the addon and the entry; /etc/passwd, group, nsswitch.conf (no /tmp:
 #             nothing writes one; docs/image.md)
 #   OUT/deps  /opt/fdstore/node_modules: runtime dependencies only, without type
-#             declarations and source maps (nothing loads them at run time)
+#             declarations, source maps and Bare addons (nothing loads them under node)
 #   OUT/app   /opt/fdstore/{package.json,bin,dist}, the addon, the launcher; the
 #             /usr/local/bin/fdstore and fdstore-exec commands
 # Everything is root's and not writable by others: the agent (uid 64919) cannot change
@@ -59,7 +59,12 @@ printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$base/etc/nsswitch.co
 # ---- deps
 mkdir -p "$deps$APP"
 cp -a node_modules "$deps$APP/"
-find "$deps$APP/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
+# *.bare: native addons of the Bare runtime's packages (bare-fs and friends, optional
+# dependencies of client-node's tar-fs, which imports them only under Bare's "bare"
+# condition): node cannot load them, and they are 7 MB of prebuilt code for six platforms.
+find "$deps$APP/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \
+  -o -name '*.bare' \) -delete
+find "$deps$APP/node_modules" -type d -empty -delete
 # npm's command links point at scripts that need a shell or /usr/bin/env: nothing to run them.
 rm -rf "$deps$APP/node_modules/.bin"
 

@@ -94,6 +94,15 @@ describe('values.yaml', () => {
     expect(undocumented.filter((l) => !/: (requests|limits|cpu|memory|grafana_dashboard):/.test(l))).toEqual([]);
   });
 
+  it('README.md\'s table lists every key', () => {
+    const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
+    // resources as one row (its requests and limits are the default's value)
+    const all = keyPaths(values).filter((p) => !/\.resources\./.test(p));
+    const leaves = all.filter((p) => !all.some((q) => q.startsWith(`${p}.`)));
+    expect(leaves.length).toBeGreaterThan(60);
+    expect(leaves.filter((p) => !readme.includes(`| \`${p.slice(1)}\` |`))).toEqual([]);
+  });
+
   it('defaults: operator, PDB and CRDs on; monitors, dashboard and example off; mode auto; image tag empty (appVersion)', () => {
     expect(values).toMatchObject({
       crds: { enabled: true, keep: true },

@@ -61,6 +61,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     port = int(sys.argv[1])
+    # Where a first start binds: loopback for the local demo; 0.0.0.0 behind a Service.
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
     fds = listen_fds()
     if "http" in fds:
         sock = socket.socket(fileno=fds["http"])
@@ -68,11 +70,11 @@ def main():
     else:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
+        sock.bind((host, port))
         sock.listen(1024)
         origin = "bound"
         notify("FDSTORE=1\nFDNAME=http", [sock.fileno()])
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler, bind_and_activate=False)
+    server = http.server.ThreadingHTTPServer((host, port), Handler, bind_and_activate=False)
     server.socket.close()
     server.socket = sock
     server.daemon_threads = False  # server_close() waits for requests in progress

@@ -1,6 +1,7 @@
 /** Entry point of the `fdstore` command: dispatch to a subcommand. */
 import { runAgent } from './agent.js';
 import { runClean, runLs } from './ls.js';
+import { runPrepare } from './prepare.js';
 import { MAIN_HELP } from './usage.js';
 import { packageVersion } from '../metrics/version.js';
 
@@ -15,6 +16,8 @@ export async function main(argv: string[]): Promise<number> {
       return runLs(rest);
     case 'clean':
       return runClean(rest);
+    case 'prepare':
+      return runPrepare(rest);
     case 'operator':
       // Lazy: the agent must never load the operator's Kubernetes client.
       return (await import('./operator.js')).runOperator(rest);

@@ -7,6 +7,8 @@ Commands:
   agent     run the sidecar: NOTIFY_SOCKET and fd store of the pod's app containers
   ls        list stored fds and container status (like systemd-analyze fdstore)
   clean     empty one container's store (like systemctl clean --what=fdstore)
+  prepare   make each container's directory and launcher before the agent starts
+            (the init container of a pod without native sidecars)
   operator  the control plane: FdStorePolicy -> each pod's agent config, agent state
             -> FdStore status and Events (the only part with API credentials)
 
@@ -84,6 +86,22 @@ The app's next start gets no stored fds.
   --run-dir DIR      the agent's run directory (default $FDSTORE_RUN_DIR, else
                      /run/fdstore)
   --container NAME   the container whose store to empty
+  -h, --help         this text
+`;
+
+export const PREPARE_HELP = `Usage: fdstore prepare --run-dir DIR --container NAME [--container NAME ...]
+
+For pods without native sidecars (Kubernetes < 1.29), as an init container running
+as the agent's uid: creates DIR/NAME (mode 0755, the agent's) for each container and
+puts the launcher DIR/NAME/fdstore-exec in it, then exits. The kubelet would
+otherwise create a subPath directory as root, which the agent refuses; and the app's
+command can start with the launcher at once, which waits for the agent (--wait-ms).
+Binds no socket: the agent starts as on a first start and replaces the launcher.
+Exits 0 when done, 2 on bad usage or a run dir it refuses (docs/security.md), 1 on
+another error.
+
+  --run-dir DIR      the run dir (the emptyDir the agent will use)
+  --container NAME   an app container (DNS-1123 label); repeatable
   -h, --help         this text
 `;
 

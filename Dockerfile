@@ -24,7 +24,7 @@ ENV npm_config_nodedir=${NODE_PREFIX} \
 WORKDIR /src
 # Dependencies first: this layer is reused until package.json or the lock file change.
 # --ignore-scripts: the package's own install/prepare need the sources (run below).
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts
 # The build's inputs; scripts/image/build.sh hashes the same paths for the image tag.
 COPY tsconfig.json tsconfig.build.json ./

@@ -40,7 +40,7 @@ IMAGE_REPO=localhost/fdstore
 BUILDER_REPO=localhost/fdstore-image/builder
 IMAGE_KEEP=${IMAGE_KEEP:-3}
 # The build's inputs: what the Dockerfile COPYs (test/image checks the two lists agree).
-HASHED_PATHS="Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json bin src agent scripts/image/stage-runtime.sh"
+HASHED_PATHS="Dockerfile .dockerignore package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json bin src agent scripts/image/stage-runtime.sh"
 # bump when the builder base's recipe below changes
 BUILDER_RECIPE=v1
 

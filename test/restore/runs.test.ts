@@ -18,6 +18,8 @@ const fixture = restoreFixture();
 const { agents } = fixture;
 /** Starts in the pid-0 leak test: a leak of one pidfd each shows as STARTS extra fds. */
 const STARTS = 10;
+/** Each start spawns a launcher and waits for its exit: allow 15 s apiece under load. */
+const STARTS_TIMEOUT_MS = STARTS * 15_000;
 const RESTORE_CLIENT = join(REPO, 'test', 'restore', 'restore_client.py');
 
 /** The state letter of /proc/PID/stat ('T' once SIGSTOP took effect). */
@@ -93,7 +95,8 @@ describe('pid-0 mode (the agent in its own PID namespace: peers show pid 0)', ()
       expect(await containerState(agent)).toMatchObject({ state: 'exited', mainPid: null, starts: i });
     }
     await expectFdCount(agent, baseline);
-  });
+    // Ten launcher processes and their state checks: slow on a loaded 2-core machine, not stuck.
+  }, STARTS_TIMEOUT_MS);
 
   it('a second launcher while the first lives is refused there too', async () => {
     const agent = await startAgent({ pidns: true });

@@ -1,5 +1,6 @@
 /** Renders the results as markdown (stdout, results/latest.md) from latest.json's data. */
-import { ms, num, ratio, table } from './stats.js';
+import { agentIdleSection, operatorSection } from './report-operator.js';
+import { mib, ms, num, ratio, table } from './stats.js';
 
 function storeSection(store) {
   const rows = store.rows.map((r) => [
@@ -85,6 +86,21 @@ function summary(res) {
   if (r19) out.push(`- Restore, 19,000 fds: ${ms(r19.agent.medianNs)} launcher start to first instruction, ${ratio(r19.ratio)} the raw C pair.`);
   const d = res.demo?.rows;
   if (d?.length) out.push(`- Demo: ${d.map((r) => `${r.mode}: ${r.failed} failed of ${r.requests}`).join('; ')}.`);
+  const a = res.agentIdle;
+  if (a) {
+    out.push(`- Agent idle with \`--config\`: ${mib(a.withConfig.rssBytes.median)} RSS (${ratio(a.ratio.rss)} without), ` +
+      `start ${num(a.withConfig.readyMs.median)} ms (${ratio(a.ratio.ready)}); client-node ${a.clientNode.checked ? (a.clientNode.agentOpensClientNode ? 'LOADED' : 'never opened') : 'not checked'}.`);
+  }
+  const o = res.operator;
+  if (o?.full) {
+    const f = o.full;
+    const b = o.baseline;
+    const api = (w) => (o.proxy ? w.proxyPerMin : w.apiPerMin);
+    out.push(`- Operator, ${num(f.pods)} pods: API requests/min (${o.proxy ? 'all, proxy' : 'operator metric'}) ${num(api(f.idle))} idle ` +
+      `(${num(api(b.idle))} at ${num(b.pods)} pods), ${num(api(f.busy))} busy (${ratio(api(f.busy) / api(b.busy))}); agent long-polls/min idle ` +
+      `${num(f.idle.pollsPerMin)} (${ratio(f.idle.pollsPerMin / b.idle.pollsPerMin)}); RSS ${mib(f.idle.rssBytes.median)} ` +
+      `(${ratio(f.idle.rssBytes.median / b.idle.rssBytes.median)}); every FdStore ConfigApplied after ${num(f.times.configAppliedS)} s.`);
+  } else if (o) out.push(`- Operator: ${o.skipped ? `skipped (${o.skipped})` : 'failed'}.`);
   return out.length ? [...out, ''] : [];
 }
 
@@ -99,7 +115,8 @@ export function markdown(res) {
       'Every sample is in latest.json.',
     '',
     ...summary(res),
-    ...[res.store && storeSection(res.store), res.restore && restoreSection(res.restore), res.demo && demoSection(res.demo), res.s6 && s6Section(res.s6)]
+    ...[res.store && storeSection(res.store), res.restore && restoreSection(res.restore), res.demo && demoSection(res.demo), res.s6 && s6Section(res.s6),
+      res.agentIdle && agentIdleSection(res.agentIdle), res.operator && operatorSection(res.operator)]
       .filter(Boolean)
       .flatMap((s) => [s, '']),
   ].join('\n');
@@ -107,10 +124,12 @@ export function markdown(res) {
 
 const METHOD = `# fdstore benchmarks
 
-Reproduce: \`npm ci && npm run bench\` (about a minute; needs gcc, python3, and
-optionally s6). It prints this report and writes \`bench/results/latest.json\` (every
+Reproduce: \`npm ci && npm run bench\` (about 8 minutes, 6 of them the operator
+step; needs gcc, python3, strace, optionally s6, and root for the cluster). It prints this report and writes \`bench/results/latest.json\` (every
 sample) and \`latest.md\`; \`npm run bench -- --report\` also rewrites this file.
-\`BENCH_REPS=N\` sets the repetitions, \`BENCH_ONLY=store,restore,demo,s6\` a subset.
+\`BENCH_REPS=N\` sets the repetitions, \`BENCH_ONLY=store,restore,demo,s6,agent-idle,operator\`
+a subset: \`BENCH_ONLY=agent-idle,operator npm run bench -- --report\` gave the last two
+sections below.
 
 ## Method
 
@@ -137,6 +156,24 @@ sample) and \`latest.md\`; \`npm run bench -- --report\` also rewrites this file
   \`restore-baseline --receive\`, fed by \`restore-baseline --serve\` holding N socket
   fds. One untimed restore per size and path first; the paths alternate.
 - **Demo.** \`node dist/demo/main.js\` (what \`npm run demo\` runs), its table as printed.
+- **Agent idle.** \`fdstore agent --container app --container worker --http 127.0.0.1:PORT\`
+  with \`--config FILE\` (the operator's rendering of a policy with defaults and two
+  containers) and without, and a bare \`node -e\`, interleaved, BENCH_REPS runs each:
+  start-up to the \`agent ready\` line and to the first /healthz 200, VmRSS 3 s
+  later. Whether the agent loads @kubernetes/client-node is checked from outside:
+  \`strace -f -e trace=openat\` over one whole agent run, with a control run that
+  imports the package.
+- **Operator** (needs the cluster: \`scripts/kube/up.sh\`, as root; skipped otherwise).
+  A fake Node (no kubelet; cordoned, tainted, its Lease renewed) and, per size, a fresh
+  namespace with N enrolled pods bound to it (Running, podIP 127.0.0.1, written through
+  pods/status), an FdStorePolicy selecting them, and one process of simulated agents
+  (\`sim-agents.js\`): a real agent HTTP server per pod with the real /status
+  long-poll, documents from the agent's status builder, the config annotation applied
+  as the kubelet and the agent would. Then one \`fdstore operator\` (admin kubeconfig
+  through a request-counting TLS proxy): time until every FdStore is ConfigApplied,
+  then BENCH_OPERATOR_WINDOW_S (60) idle and as long with BENCH_OPERATOR_RATE (20)
+  agent changes per second. 1,000 pods (BENCH_OPERATOR_PODS) against 100
+  (BENCH_OPERATOR_BASELINE). The namespace and the node are deleted at the end.
 - **s6-fdholder** (only when installed): 1,000 socket fds stored with one
   \`s6-fdholder-store\` process per fd (its protocol stores one fd per request), driven
   by \`s6-store.py\`; a fresh \`s6-fdholder-daemon\` per sample.
@@ -144,7 +181,41 @@ sample) and \`latest.md\`; \`npm run bench -- --report\` also rewrites this file
 ## Results of the last run
 `;
 
-/** bench/REPORT.md: the method, then the results of this run. */
-export function reportFile(res) {
-  return METHOD + '\n' + markdown(res).replace(/^# .*\n\n/, '');
+/** Each step: its key in the results, how its section's heading and its summary line start. */
+const STEPS = [
+  { key: 'store', section: '## Store', bullet: '- Store' },
+  { key: 'restore', section: '## Restore', bullet: '- Restore' },
+  { key: 'demo', section: '## Demo', bullet: '- Demo' },
+  { key: 's6', section: '## s6-fdholder', bullet: null },
+  { key: 'agentIdle', section: '## Agent idle', bullet: '- Agent idle' },
+  { key: 'operator', section: '## Operator', bullet: '- Operator' },
+];
+const RESULTS = '## Results of the last run\n';
+
+/** The results part of a report: header paragraph, summary lines, sections. */
+function parts(text) {
+  const [head, ...sections] = text.split(/^(?=## )/m);
+  const paras = head.trim().split(/\n\n/);
+  const bullets = paras.slice(1).join('\n').split('\n').filter((l) => l.startsWith('- '));
+  return { header: paras[0], bullets, sections: sections.map((x) => x.trimEnd()) };
+}
+
+/**
+ * bench/REPORT.md: the method, then the results of this run. With `previous` (the
+ * committed report, for a BENCH_ONLY run), the steps not run keep their summary line
+ * and section from it, and the header says so.
+ */
+export function reportFile(res, previous) {
+  const fresh = markdown(res).replace(/^# .*\n\n/, '');
+  if (!previous?.includes(RESULTS)) return METHOD + '\n' + fresh;
+  const now = parts(fresh);
+  const old = parts(previous.split(RESULTS)[1]);
+  const kept = STEPS.filter((st) => res[st.key] === undefined && old.sections.some((x) => x.startsWith(st.section)));
+  const pick = (list, prefix, key) => (res[key] !== undefined ? now : old)[list].find((x) => x.startsWith(prefix));
+  const bullets = STEPS.filter((st) => st.bullet).map((st) => pick('bullets', st.bullet, st.key)).filter(Boolean);
+  const sections = STEPS.map((st) => pick('sections', st.section, st.key)).filter(Boolean);
+  const header = kept.length === 0 ? now.header
+    : `${now.header}\n\nNot run this time (BENCH_ONLY): ${kept.map((st) => st.key).join(', ')}; their lines and sections are kept from the ` +
+      `report before, whose header read: ${old.header.split('\n\n')[0]}`;
+  return [METHOD, header, '', ...bullets, '', ...sections.flatMap((x) => [x, '']), ''].join('\n').replace(/\n{3,}/g, '\n\n');
 }

@@ -1,5 +1,5 @@
 /** Renders the results as markdown (stdout, results/latest.md) from latest.json's data. */
-import { agentIdleSection, operatorSection } from './report-operator.js';
+import { agentIdleSection, LEASE_UPDATES_PER_MIN, operatorSection } from './report-operator.js';
 import { mib, ms, num, ratio, table } from './stats.js';
 
 function storeSection(store) {
@@ -96,12 +96,22 @@ function summary(res) {
     const f = o.full;
     const b = o.baseline;
     const api = (w) => (o.proxy ? w.proxyPerMin : w.apiPerMin);
-    out.push(`- Operator, ${num(f.pods)} pods: API requests/min (${o.proxy ? 'all, proxy' : 'operator metric'}) ${num(api(f.idle))} idle ` +
+    const lease = o.proxy ? '' : ` + ${num(LEASE_UPDATES_PER_MIN)} Lease renewals`;
+    out.push(`- Operator, ${num(f.pods)} pods: API requests/min (${o.proxy ? 'all, proxy' : 'operator metric'}) ${num(api(f.idle))}${lease} idle ` +
       `(${num(api(b.idle))} at ${num(b.pods)} pods), ${num(api(f.busy))} busy (${ratio(api(f.busy) / api(b.busy))}); agent long-polls/min idle ` +
       `${num(f.idle.pollsPerMin)} (${ratio(f.idle.pollsPerMin / b.idle.pollsPerMin)}); RSS ${mib(f.idle.rssBytes.median)} ` +
       `(${ratio(f.idle.rssBytes.median / b.idle.rssBytes.median)}); every FdStore ConfigApplied after ${num(f.times.configAppliedS)} s.`);
   } else if (o) out.push(`- Operator: ${o.skipped ? `skipped (${o.skipped})` : 'failed'}.`);
   return out.length ? [...out, ''] : [];
+}
+
+/** The repetitions of the steps that ran. */
+function reps(res) {
+  const r = [];
+  if (res.store) r.push(`${res.reps.store} repetitions per store`);
+  if (res.restore) r.push(`${res.reps.restore} per restore`);
+  if (res.agentIdle) r.push(`${res.agentIdle.reps} agent starts of each kind`);
+  return r.length ? `${r.join(', ')} · ` : '';
 }
 
 export function markdown(res) {
@@ -111,7 +121,7 @@ export function markdown(res) {
     '',
     `${res.date} · ${e.cpus} CPUs (${e.cpuModel}) · Linux ${e.kernel} · Node ${e.node} · hard RLIMIT_NOFILE ${e.nofileHard} · ` +
       `load average ${e.loadBefore.join('/')} before, ${e.loadAfter.join('/')} after · ` +
-      `${res.reps.store} repetitions per store, ${res.reps.restore} per restore · ${Math.round(res.seconds)} s. ` +
+      reps(res) + `${Math.round(res.seconds)} s. ` +
       'Every sample is in latest.json.',
     '',
     ...summary(res),
@@ -124,12 +134,19 @@ export function markdown(res) {
 
 const METHOD = `# fdstore benchmarks
 
-Reproduce: \`npm ci && npm run bench\` (about 8 minutes, 6 of them the operator
-step; needs gcc, python3, strace, optionally s6, and root for the cluster). It prints this report and writes \`bench/results/latest.json\` (every
-sample) and \`latest.md\`; \`npm run bench -- --report\` also rewrites this file.
-\`BENCH_REPS=N\` sets the repetitions, \`BENCH_ONLY=store,restore,demo,s6,agent-idle,operator\`
-a subset: \`BENCH_ONLY=agent-idle,operator npm run bench -- --report\` gave the last two
-sections below.
+Reproduce: \`npm ci && npm run bench\` (about 11 minutes on this shared 2-core
+machine: the operator step 8-9 of them, agent-idle 1.5; needs gcc, python3, strace,
+optionally s6, and root for the cluster). It prints this report and writes
+\`bench/results/latest.json\` (every sample) and \`latest.md\`;
+\`npm run bench -- --report\` also rewrites this file (a \`BENCH_ONLY\` run keeps the
+other steps' results from it). \`BENCH_REPS=N\` sets the repetitions, \`BENCH_ONLY=\` a subset of
+store,restore,demo,s6,agent-idle,operator. The last two sections below came from
+
+    BENCH_ONLY=agent-idle,operator npm run bench -- --report
+
+and each runs alone as \`BENCH_ONLY=agent-idle\` or \`BENCH_ONLY=operator\`
+(\`BENCH_OPERATOR_PODS\`, \`_BASELINE\`, \`_WINDOW_S\`, \`_RATE\`, \`_PROXY=1\`: see
+bench/lib/operator.js).
 
 ## Method
 
@@ -169,8 +186,9 @@ sections below.
   pods/status), an FdStorePolicy selecting them, and one process of simulated agents
   (\`sim-agents.js\`): a real agent HTTP server per pod with the real /status
   long-poll, documents from the agent's status builder, the config annotation applied
-  as the kubelet and the agent would. Then one \`fdstore operator\` (admin kubeconfig
-  through a request-counting TLS proxy): time until every FdStore is ConfigApplied,
+  as the kubelet and the agent would. Then one \`fdstore operator\` (admin kubeconfig;
+  with BENCH_OPERATOR_PROXY=1 through a TLS proxy that counts every request, watches
+  and Lease renewals included): time until every FdStore is ConfigApplied,
   then BENCH_OPERATOR_WINDOW_S (60) idle and as long with BENCH_OPERATOR_RATE (20)
   agent changes per second. 1,000 pods (BENCH_OPERATOR_PODS) against 100
   (BENCH_OPERATOR_BASELINE). The namespace and the node are deleted at the end.
@@ -196,8 +214,9 @@ const RESULTS = '## Results of the last run\n';
 function parts(text) {
   const [head, ...sections] = text.split(/^(?=## )/m);
   const paras = head.trim().split(/\n\n/);
-  const bullets = paras.slice(1).join('\n').split('\n').filter((l) => l.startsWith('- '));
-  return { header: paras[0], bullets, sections: sections.map((x) => x.trimEnd()) };
+  const bullets = paras.join('\n').split('\n').filter((l) => l.startsWith('- '));
+  const header = paras.filter((x) => !x.startsWith('- ')).join('\n\n');
+  return { header, bullets, sections: sections.map((x) => x.trimEnd()) };
 }
 
 /**
@@ -214,8 +233,10 @@ export function reportFile(res, previous) {
   const pick = (list, prefix, key) => (res[key] !== undefined ? now : old)[list].find((x) => x.startsWith(prefix));
   const bullets = STEPS.filter((st) => st.bullet).map((st) => pick('bullets', st.bullet, st.key)).filter(Boolean);
   const sections = STEPS.map((st) => pick('sections', st.section, st.key)).filter(Boolean);
+  // A report that kept sections itself passes on where they came from.
+  const origin = old.header.match(/whose header read: (.*)$/s)?.[1] ?? old.header;
   const header = kept.length === 0 ? now.header
     : `${now.header}\n\nNot run this time (BENCH_ONLY): ${kept.map((st) => st.key).join(', ')}; their lines and sections are kept from the ` +
-      `report before, whose header read: ${old.header.split('\n\n')[0]}`;
+      `report before, whose header read: ${origin}`;
   return [METHOD, header, '', ...bullets, '', ...sections.flatMap((x) => [x, '']), ''].join('\n').replace(/\n{3,}/g, '\n\n');
 }

@@ -6,14 +6,18 @@
  *
  *   BENCH_REPS=N    repetitions of each store measurement (default 7; restores, which
  *                   are cheaper and noisier, get 3N); medians are reported
- *   BENCH_ONLY=...  comma-separated subset of store,restore,demo,s6
+ *   BENCH_ONLY=...  comma-separated subset of store,restore,demo,s6,agent-idle,operator
+ *   BENCH_OPERATOR_PODS=N  enrolled pods of the operator step (default 1000; its
+ *                   baseline is 100 pods in the same run)
  *   --report        also rewrite bench/REPORT.md (the committed report)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
+import { agentIdleBench } from './lib/agent-idle.js';
 import { demoBench } from './lib/demo.js';
+import { operatorBench } from './lib/operator.js';
 import { killAll, ROOT } from './lib/proc.js';
 import { markdown, reportFile } from './lib/report.js';
 import { restoreBench } from './lib/restore.js';
@@ -22,7 +26,7 @@ import { storeBench } from './lib/store.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 7);
 const RESTORE_REPS = 3 * REPS;
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'store,restore,demo,s6').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'store,restore,demo,s6,agent-idle,operator').split(','));
 
 function say(s) {
   process.stderr.write(s);
@@ -61,6 +65,8 @@ async function main() {
   res.demo = await step('demo', () => demoBench().catch((e) => ({ error: e.message })));
   const agent1000 = res.store?.rows.find((r) => r.fds === 1000)?.agent.medianNs;
   res.s6 = await step('s6', () => s6Bench(REPS, agent1000).catch((e) => ({ skipped: `failed: ${e.message}` })));
+  res.agentIdle = await step('agent-idle', () => agentIdleBench(REPS, say));
+  res.operator = await step('operator', () => operatorBench(say).catch((e) => ({ error: e.stack ?? e.message })));
   res.environment.loadAfter = loadavg().map((x) => x.toFixed(2));
   res.seconds = (Date.now() - started) / 1000;
 
@@ -72,7 +78,10 @@ async function main() {
   process.stdout.write('\n' + md);
   const written = ['bench/results/latest.json', 'bench/results/latest.md'];
   if (process.argv.includes('--report')) {
-    writeFileSync(join(ROOT, 'bench', 'REPORT.md'), reportFile(res));
+    // A BENCH_ONLY run keeps the other steps' results from the committed report.
+    const file = join(ROOT, 'bench', 'REPORT.md');
+    const previous = process.env.BENCH_ONLY ? readFileSync(file, 'utf8') : undefined;
+    writeFileSync(file, reportFile(res, previous));
     written.push('bench/REPORT.md');
   }
   say(`\nwritten: ${written.join(', ')}\n`);

@@ -29,9 +29,9 @@ function timer(ms) {
 
 /** A child process whose stdout (and optionally stderr) arrive as lines. */
 export class Child {
-  constructor(cmd, args, { stdin = 'ignore', stderr = 'inherit' } = {}) {
+  constructor(cmd, args, { stdin = 'ignore', stderr = 'inherit', cwd = undefined, env = undefined } = {}) {
     this.cmd = cmd;
-    this.proc = spawn(cmd, args, { stdio: [stdin, 'pipe', stderr] });
+    this.proc = spawn(cmd, args, { stdio: [stdin, 'pipe', stderr], cwd, env });
     this.pid = this.proc.pid;
     this.lines = [];
     this.waiters = [];

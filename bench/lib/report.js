@@ -1,5 +1,6 @@
 /** Renders the results as markdown (stdout, results/latest.md) from latest.json's data. */
-import { ms, num, ratio, table } from './stats.js';
+import { agentIdleSection, LEASE_UPDATES_PER_MIN, operatorSection } from './report-operator.js';
+import { mib, ms, num, ratio, table } from './stats.js';
 
 function storeSection(store) {
   const rows = store.rows.map((r) => [
@@ -85,7 +86,32 @@ function summary(res) {
   if (r19) out.push(`- Restore, 19,000 fds: ${ms(r19.agent.medianNs)} launcher start to first instruction, ${ratio(r19.ratio)} the raw C pair.`);
   const d = res.demo?.rows;
   if (d?.length) out.push(`- Demo: ${d.map((r) => `${r.mode}: ${r.failed} failed of ${r.requests}`).join('; ')}.`);
+  const a = res.agentIdle;
+  if (a) {
+    out.push(`- Agent idle with \`--config\`: ${mib(a.withConfig.rssBytes.median)} RSS (${ratio(a.ratio.rss)} without), ` +
+      `start ${num(a.withConfig.readyMs.median)} ms (${ratio(a.ratio.ready)}); client-node ${a.clientNode.checked ? (a.clientNode.agentOpensClientNode ? 'LOADED' : 'never opened') : 'not checked'}.`);
+  }
+  const o = res.operator;
+  if (o?.full) {
+    const f = o.full;
+    const b = o.baseline;
+    const api = (w) => (o.proxy ? w.proxyPerMin : w.apiPerMin);
+    const lease = o.proxy ? '' : ` + ${num(LEASE_UPDATES_PER_MIN)} Lease renewals`;
+    out.push(`- Operator, ${num(f.pods)} pods: API requests/min (${o.proxy ? 'all, proxy' : 'operator metric'}) ${num(api(f.idle))}${lease} idle ` +
+      `(${num(api(b.idle))} at ${num(b.pods)} pods), ${num(api(f.busy))} busy (${ratio(api(f.busy) / api(b.busy))}); agent long-polls/min idle ` +
+      `${num(f.idle.pollsPerMin)} (${ratio(f.idle.pollsPerMin / b.idle.pollsPerMin)}); RSS ${mib(f.idle.rssBytes.median)} ` +
+      `(${ratio(f.idle.rssBytes.median / b.idle.rssBytes.median)}); every FdStore ConfigApplied after ${num(f.times.configAppliedS)} s.`);
+  } else if (o) out.push(`- Operator: ${o.skipped ? `skipped (${o.skipped})` : 'failed'}.`);
   return out.length ? [...out, ''] : [];
+}
+
+/** The repetitions of the steps that ran. */
+function reps(res) {
+  const r = [];
+  if (res.store) r.push(`${res.reps.store} repetitions per store`);
+  if (res.restore) r.push(`${res.reps.restore} per restore`);
+  if (res.agentIdle) r.push(`${res.agentIdle.reps} agent starts of each kind`);
+  return r.length ? `${r.join(', ')} · ` : '';
 }
 
 export function markdown(res) {
@@ -95,11 +121,12 @@ export function markdown(res) {
     '',
     `${res.date} · ${e.cpus} CPUs (${e.cpuModel}) · Linux ${e.kernel} · Node ${e.node} · hard RLIMIT_NOFILE ${e.nofileHard} · ` +
       `load average ${e.loadBefore.join('/')} before, ${e.loadAfter.join('/')} after · ` +
-      `${res.reps.store} repetitions per store, ${res.reps.restore} per restore · ${Math.round(res.seconds)} s. ` +
+      reps(res) + `${Math.round(res.seconds)} s. ` +
       'Every sample is in latest.json.',
     '',
     ...summary(res),
-    ...[res.store && storeSection(res.store), res.restore && restoreSection(res.restore), res.demo && demoSection(res.demo), res.s6 && s6Section(res.s6)]
+    ...[res.store && storeSection(res.store), res.restore && restoreSection(res.restore), res.demo && demoSection(res.demo), res.s6 && s6Section(res.s6),
+      res.agentIdle && agentIdleSection(res.agentIdle), res.operator && operatorSection(res.operator)]
       .filter(Boolean)
       .flatMap((s) => [s, '']),
   ].join('\n');
@@ -107,10 +134,19 @@ export function markdown(res) {
 
 const METHOD = `# fdstore benchmarks
 
-Reproduce: \`npm ci && npm run bench\` (about a minute; needs gcc, python3, and
-optionally s6). It prints this report and writes \`bench/results/latest.json\` (every
-sample) and \`latest.md\`; \`npm run bench -- --report\` also rewrites this file.
-\`BENCH_REPS=N\` sets the repetitions, \`BENCH_ONLY=store,restore,demo,s6\` a subset.
+Reproduce: \`npm ci && npm run bench\` (about 11 minutes on this shared 2-core
+machine: the operator step 8-9 of them, agent-idle 1.5; needs gcc, python3, strace,
+optionally s6, and root for the cluster). It prints this report and writes
+\`bench/results/latest.json\` (every sample) and \`latest.md\`;
+\`npm run bench -- --report\` also rewrites this file (a \`BENCH_ONLY\` run keeps the
+other steps' results from it). \`BENCH_REPS=N\` sets the repetitions, \`BENCH_ONLY=\` a subset of
+store,restore,demo,s6,agent-idle,operator. The last two sections below came from
+
+    BENCH_ONLY=agent-idle,operator npm run bench -- --report
+
+and each runs alone as \`BENCH_ONLY=agent-idle\` or \`BENCH_ONLY=operator\`
+(\`BENCH_OPERATOR_PODS\`, \`_BASELINE\`, \`_WINDOW_S\`, \`_RATE\`, \`_PROXY=1\`: see
+bench/lib/operator.js).
 
 ## Method
 
@@ -137,6 +173,25 @@ sample) and \`latest.md\`; \`npm run bench -- --report\` also rewrites this file
   \`restore-baseline --receive\`, fed by \`restore-baseline --serve\` holding N socket
   fds. One untimed restore per size and path first; the paths alternate.
 - **Demo.** \`node dist/demo/main.js\` (what \`npm run demo\` runs), its table as printed.
+- **Agent idle.** \`fdstore agent --container app --container worker --http 127.0.0.1:PORT\`
+  with \`--config FILE\` (the operator's rendering of a policy with defaults and two
+  containers) and without, and a bare \`node -e\`, interleaved, BENCH_REPS runs each:
+  start-up to the \`agent ready\` line and to the first /healthz 200, VmRSS 3 s
+  later. Whether the agent loads @kubernetes/client-node is checked from outside:
+  \`strace -f -e trace=openat\` over one whole agent run, with a control run that
+  imports the package.
+- **Operator** (needs the cluster: \`scripts/kube/up.sh\`, as root; skipped otherwise).
+  A fake Node (no kubelet; cordoned, tainted, its Lease renewed) and, per size, a fresh
+  namespace with N enrolled pods bound to it (Running, podIP 127.0.0.1, written through
+  pods/status), an FdStorePolicy selecting them, and one process of simulated agents
+  (\`sim-agents.js\`): a real agent HTTP server per pod with the real /status
+  long-poll, documents from the agent's status builder, the config annotation applied
+  as the kubelet and the agent would. Then one \`fdstore operator\` (admin kubeconfig;
+  with BENCH_OPERATOR_PROXY=1 through a TLS proxy that counts every request, watches
+  and Lease renewals included): time until every FdStore is ConfigApplied,
+  then BENCH_OPERATOR_WINDOW_S (60) idle and as long with BENCH_OPERATOR_RATE (20)
+  agent changes per second. 1,000 pods (BENCH_OPERATOR_PODS) against 100
+  (BENCH_OPERATOR_BASELINE). The namespace and the node are deleted at the end.
 - **s6-fdholder** (only when installed): 1,000 socket fds stored with one
   \`s6-fdholder-store\` process per fd (its protocol stores one fd per request), driven
   by \`s6-store.py\`; a fresh \`s6-fdholder-daemon\` per sample.
@@ -144,7 +199,44 @@ sample) and \`latest.md\`; \`npm run bench -- --report\` also rewrites this file
 ## Results of the last run
 `;
 
-/** bench/REPORT.md: the method, then the results of this run. */
-export function reportFile(res) {
-  return METHOD + '\n' + markdown(res).replace(/^# .*\n\n/, '');
+/** Each step: its key in the results, how its section's heading and its summary line start. */
+const STEPS = [
+  { key: 'store', section: '## Store', bullet: '- Store' },
+  { key: 'restore', section: '## Restore', bullet: '- Restore' },
+  { key: 'demo', section: '## Demo', bullet: '- Demo' },
+  { key: 's6', section: '## s6-fdholder', bullet: null },
+  { key: 'agentIdle', section: '## Agent idle', bullet: '- Agent idle' },
+  { key: 'operator', section: '## Operator', bullet: '- Operator' },
+];
+const RESULTS = '## Results of the last run\n';
+
+/** The results part of a report: header paragraph, summary lines, sections. */
+function parts(text) {
+  const [head, ...sections] = text.split(/^(?=## )/m);
+  const paras = head.trim().split(/\n\n/);
+  const bullets = paras.join('\n').split('\n').filter((l) => l.startsWith('- '));
+  const header = paras.filter((x) => !x.startsWith('- ')).join('\n\n');
+  return { header, bullets, sections: sections.map((x) => x.trimEnd()) };
+}
+
+/**
+ * bench/REPORT.md: the method, then the results of this run. With `previous` (the
+ * committed report, for a BENCH_ONLY run), the steps not run keep their summary line
+ * and section from it, and the header says so.
+ */
+export function reportFile(res, previous) {
+  const fresh = markdown(res).replace(/^# .*\n\n/, '');
+  if (!previous?.includes(RESULTS)) return METHOD + '\n' + fresh;
+  const now = parts(fresh);
+  const old = parts(previous.split(RESULTS)[1]);
+  const kept = STEPS.filter((st) => res[st.key] === undefined && old.sections.some((x) => x.startsWith(st.section)));
+  const pick = (list, prefix, key) => (res[key] !== undefined ? now : old)[list].find((x) => x.startsWith(prefix));
+  const bullets = STEPS.filter((st) => st.bullet).map((st) => pick('bullets', st.bullet, st.key)).filter(Boolean);
+  const sections = STEPS.map((st) => pick('sections', st.section, st.key)).filter(Boolean);
+  // A report that kept sections itself passes on where they came from.
+  const origin = old.header.match(/whose header read: (.*)$/s)?.[1] ?? old.header;
+  const header = kept.length === 0 ? now.header
+    : `${now.header}\n\nNot run this time (BENCH_ONLY): ${kept.map((st) => st.key).join(', ')}; their lines and sections are kept from the ` +
+      `report before, whose header read: ${origin}`;
+  return [METHOD, header, '', ...bullets, '', ...sections.flatMap((x) => [x, '']), ''].join('\n').replace(/\n{3,}/g, '\n\n');
 }

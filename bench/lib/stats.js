@@ -38,3 +38,13 @@ export function table(head, rows) {
   const rule = '|' + w.map((n, i) => (i === 0 ? '-'.repeat(n + 2) : '-'.repeat(n + 1) + ':')).join('|') + '|';
   return [line(all[0]), rule, ...all.slice(1).map(line)].join('\n');
 }
+
+/** Bytes as MiB (VmRSS is kibibytes). */
+export function mib(bytes) {
+  return Number.isFinite(bytes) ? `${num(bytes / 1048576)} MiB` : 'n/a';
+}
+
+/** Milliseconds as seconds. */
+export function sec(msOrNaN) {
+  return Number.isFinite(msOrNaN) ? `${num(msOrNaN / 1000)} s` : 'n/a';
+}

@@ -131,7 +131,9 @@ describe('no agent', () => {
   it('connects to an agent that comes up while it waits', async () => {
     const d = dir();
     let pid = -1;
-    const launched = run(['--wait-ms', '5000', '--dir', d, '--', 'python3', checkApp], { onSpawn: (p) => (pid = p) });
+    // A long wait: the peer (python) may take seconds to start on a loaded machine; the
+    // launcher stops waiting as soon as it connects, so this costs nothing when it is quick.
+    const launched = run(['--wait-ms', '30000', '--dir', d, '--', 'python3', checkApp], { onSpawn: (p) => (pid = p) });
     await sleepingBetweenAttempts(pid); // it found no agent at least once: the agent comes up while it waits
     const peer = await startPeer(d, ['--fds', '2']);
     const r = await launched;

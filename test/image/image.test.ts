@@ -33,7 +33,7 @@ const AGENT_UID = 64919;
 const APP_UID = 10001;
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const PREFIX = 'fdstore-image-test-';
-/** 130 MB when written; node alone is 86 MB. A bound that catches a stray dev dependency or toolchain. */
+/** 124 MB when written, node alone 86 MB: a bound that catches a stray dev dependency or toolchain. */
 const MAX_IMAGE_BYTES = 160_000_000;
 /** Every ELF file the runtime may hold: node, the libraries ldd names for it, ours. */
 const ELF_ALLOWED = [

@@ -2,22 +2,16 @@
 // charts/fdstore (a file:// dependency, helm dependency build), renders nothing of the
 // fdstore chart itself (operator and CRDs off), and gets the sidecar for its two app
 // containers with its own settings (.Values.fdstore), in both modes.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_UID, containersOf, expectHardened, expectValid } from './check.js';
-import { CHART, helm, render, template, type Obj } from './helm.js';
+import { helm, render, template, webappChart, type Obj } from './helm.js';
 
 let chart = '';
 
 beforeAll(() => {
-  chart = join(mkdtempSync(join(tmpdir(), 'fdstore-webapp-')), 'webapp');
-  cpSync(join(import.meta.dirname, 'fixtures', 'webapp'), chart, { recursive: true });
-  const meta = join(chart, 'Chart.yaml');
-  writeFileSync(meta, readFileSync(meta, 'utf8').replace('FDSTORE_CHART', CHART));
-  const r = helm(['dependency', 'build', chart]);
-  expect([r.code, r.stderr]).toEqual([0, '']);
+  chart = webappChart();
 });
 
 const pod = (objs: Obj[]): Obj => {

@@ -5,10 +5,11 @@
  * to what both read (apiVersion v2, no Helm-4-only functions).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { afterAll } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 export const REPO = join(import.meta.dirname, '..', '..');
@@ -48,6 +49,28 @@ export function helmBin(): string {
 
 /** Helm's own state (repository cache, config) in a temp dir, never the user's home. */
 const HELM_HOME = mkdtempSync(join(tmpdir(), 'fdstore-helm-home-'));
+/** Temp dirs of this test file, removed after it (an exit handler never runs in a vitest worker). */
+const temps = [HELM_HOME];
+afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A copy of a chart in a temp dir (removed at exit), e.g. to run helm dependency build in. */
+export function chartCopy(src: string, edit: (chartYaml: string) => string = (t) => t): string {
+  const root = mkdtempSync(join(tmpdir(), 'fdstore-chart-'));
+  temps.push(root);
+  const dir = join(root, basename(src));
+  cpSync(src, dir, { recursive: true });
+  const meta = join(dir, 'Chart.yaml');
+  writeFileSync(meta, edit(readFileSync(meta, 'utf8')));
+  return dir;
+}
+
+/** test/chart/fixtures/webapp, its fdstore dependency pointed at charts/fdstore and built. */
+export function webappChart(): string {
+  const dir = chartCopy(join(import.meta.dirname, 'fixtures', 'webapp'), (t) => t.replace('FDSTORE_CHART', CHART));
+  const r = helm(['dependency', 'build', dir]);
+  if (r.code !== 0) throw new Error(`helm dependency build failed: ${r.stderr}`);
+  return dir;
+}
 
 export interface Run {
   code: number | null;

@@ -15,7 +15,7 @@ const ALL_ON = {
   dashboard: { enabled: true },
   example: { enabled: true },
 };
-const OPERATOR_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'];
+const OPERATOR_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Lease', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'];
 
 const operator = (objs: Obj[]): Obj => one(objs, 'Deployment', '-operator');
 const opContainer = (objs: Obj[]): Obj => operator(objs).spec.template.spec.containers[0];
@@ -92,6 +92,14 @@ describe('the operator', () => {
       expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: 'fds-system' }]);
     }
     expect(one(objs, 'Role').metadata.namespace).toBe('fds-system');
+  });
+
+  it('the Lease is the release\'s (helm uninstall deletes it), named as --lease-name, without a spec (the operator writes it)', () => {
+    const lease = one(objs, 'Lease');
+    expect([lease.metadata.name, lease.metadata.namespace, lease.spec]).toEqual([c.args[c.args.indexOf('--lease-name') + 1], 'fds-system', undefined]);
+    const rules = one(objs, 'Role').rules as Obj[];
+    expect(rules.some((r) => r.resources.includes('leases') && ['get', 'update'].every((v) => r.verbs.includes(v)))).toBe(true);
+    expect(one(render({ values: { operator: { leaseName: 'other' } } }), 'Lease').metadata.name).toBe('other');
   });
 
   it('RBAC names carry the release (release "fdstore": the file\'s names)', () => {

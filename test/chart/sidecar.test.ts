@@ -133,6 +133,9 @@ describe('settings', () => {
     expect(svc.spec.selector).toEqual(dep.spec.selector.matchLabels);
     expect(dep.spec.template.metadata.labels).toMatchObject(svc.spec.selector);
     expect(svc.spec.ports).toEqual([{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }]);
+    // a restarting container is never ready: without this a one-pod Service refuses meanwhile
+    expect(svc.spec.publishNotReadyAddresses).toBe(true);
+    expect(one(render({ values: { example: { enabled: true, service: { publishNotReadyAddresses: false } } } }), 'Service', '-example').spec.publishNotReadyAddresses).toBe(false);
     expect(app(dep.spec.template.spec).ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
     expect(dep.spec.replicas).toBe(1);
   });

@@ -30,6 +30,7 @@ const TYPES: Record<string, [string, string]> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ['rbac.authorization.k8s.io/v1/ClusterRoleBinding', 'IClusterRoleBinding'],
   'rbac.authorization.k8s.io/v1/Role': ['rbac.authorization.k8s.io/v1/Role', 'IRole'],
   'rbac.authorization.k8s.io/v1/RoleBinding': ['rbac.authorization.k8s.io/v1/RoleBinding', 'IRoleBinding'],
+  'coordination.k8s.io/v1/Lease': ['coordination.k8s.io/v1/Lease', 'ILease'],
   'apiextensions.k8s.io/v1/CustomResourceDefinition': ['apiextensions.k8s.io/v1/CustomResourceDefinition', 'ICustomResourceDefinition'],
 };
 

@@ -5,11 +5,8 @@
 // same check refuses the native-sidecar render (restartPolicy on an init container),
 // which 1.20 would otherwise drop silently. Monitors are left out: the cluster has no
 // Prometheus Operator CRDs.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CHART, helm, template } from '../chart/helm.js';
+import { template, webappChart } from '../chart/helm.js';
 import { freshNamespace, kubectlRun } from './cluster.js';
 
 const ns = freshNamespace('chart');
@@ -48,11 +45,7 @@ describe(`the chart on the ${KUBE} API server (server dry run, strict validation
   describe('a user chart that includes the named templates (test/chart/fixtures/webapp)', () => {
     let chart = '';
     beforeAll(() => {
-      chart = join(mkdtempSync(join(tmpdir(), 'fdstore-webapp-')), 'webapp');
-      cpSync(join(import.meta.dirname, '..', 'chart', 'fixtures', 'webapp'), chart, { recursive: true });
-      const meta = join(chart, 'Chart.yaml');
-      writeFileSync(meta, readFileSync(meta, 'utf8').replace('FDSTORE_CHART', CHART));
-      expect(helm(['dependency', 'build', chart]).code).toBe(0);
+      chart = webappChart();
     });
 
     it('is accepted', async () => {

@@ -18,7 +18,7 @@ import type { AgentLink, AgentLinks, ChangeKind, Clock, Source } from './ports.j
 import { WorkQueue } from './queue.js';
 import { EventLimiter } from './status/ratelimit.js';
 import { podKey, type FdStorePolicy, type Pod } from './types.js';
-import { backoffMs } from './agents/poller.js';
+import { jitteredDelayMs } from './kube/backoff.js';
 
 /** Every pod is looked at again this often even without a change (the writes happen only on change). */
 export const RESYNC_MS = 60_000;
@@ -180,7 +180,7 @@ export class Controller {
     const failures = m ? ++m.failures : 1;
     // A 404 on our own FdStore (deleted by hand, or the pod went away): read it again.
     if (m && statusOf(e) === 404) m.state.storeKnown = false;
-    const retry = backoffMs(failures, this.d.random ?? Math.random);
+    const retry = jitteredDelayMs(failures, this.d.random ?? Math.random);
     this.d.log.warning('reconcile failed, retrying', { pod: key, status: statusOf(e), error: String((e as Error).message ?? e).slice(0, 300), retryMs: retry });
     return retry;
   }

@@ -11,13 +11,12 @@
 import { Agent as HttpAgent, request } from 'node:http';
 import type { AgentStatus } from '../../status/types.js';
 import { parseStatus, STATUS_BODY_MAX } from './sanitize.js';
+import { jitteredDelayMs } from '../kube/backoff.js';
 
 /** Seconds each long-poll may hang on the agent (the agent clips it to its own maximum, 30 s). */
 export const POLL_WAIT_SEC = 25;
 /** Client-side limit: the wait plus slack; a silent agent past it is a failure. */
 const POLL_TIMEOUT_MS = (POLL_WAIT_SEC + 10) * 1000;
-export const POLL_BACKOFF_BASE_MS = 500;
-export const POLL_BACKOFF_CAP_MS = 30_000;
 /** Failures in a row before the pod's agent counts as unreachable (one blip is not news). */
 export const UNREACHABLE_AFTER = 3;
 /**
@@ -94,7 +93,7 @@ export class Poller {
         // A new agent process starts its generations at 1 again: ask from 0.
         this.generation = 0;
         if (this.failures === UNREACHABLE_AFTER) this.on.unreachable((e as Error).message);
-        await this.pause(backoffMs(this.failures, this.random));
+        await this.pause(jitteredDelayMs(this.failures, this.random));
       }
     }
   }
@@ -112,11 +111,6 @@ export class Poller {
     const r = await getText(this.target, path, ac.signal);
     return { status: parseStatus(r.body), refused: r.wait === 'refused' };
   }
-}
-
-export function backoffMs(failures: number, random: () => number): number {
-  const ceiling = Math.min(POLL_BACKOFF_CAP_MS, POLL_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 20));
-  return Math.floor(random() * ceiling) + 1;
 }
 
 function getText(t: PollTarget, path: string, signal: AbortSignal): Promise<{ body: string; wait: string | undefined }> {

@@ -30,6 +30,16 @@ export interface BackoffOptions {
   now?: () => number;
 }
 
+/**
+ * The delay before retry number `failures` (1 = the first retry) of a caller that
+ * keeps its own count (the agent pollers, the work queue): full jitter under the
+ * same doubling ceiling Backoff uses. Pure.
+ */
+export function jitteredDelayMs(failures: number, random: () => number, baseMs = BACKOFF_BASE_MS, capMs = BACKOFF_CAP_MS): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(failures - 1, 0), MAX_EXPONENT));
+  return Math.floor(random() * ceiling) + 1;
+}
+
 export class Backoff {
   private readonly baseMs: number;
   private readonly capMs: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS } from '../../../src/operator/kube/backoff.js';
+import { Backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, jitteredDelayMs } from '../../../src/operator/kube/backoff.js';
 
 /** A random source that always returns x (just below 1 gives the ceiling). */
 const fixed = (x: number) => () => x;
@@ -72,5 +72,14 @@ describe('Backoff', () => {
     expect(() => new Backoff({ baseMs: 0 })).toThrow(RangeError);
     expect(() => new Backoff({ baseMs: 100, capMs: 50 })).toThrow(RangeError);
     expect(() => new Backoff({ stableMs: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('jitteredDelayMs (callers that count their own failures)', () => {
+  it('doubles the ceiling from the base to the cap, jitter below it, never 0', () => {
+    expect(jitteredDelayMs(1, () => 0.999999)).toBe(BACKOFF_BASE_MS);
+    expect(jitteredDelayMs(3, () => 0.999999)).toBe(4 * BACKOFF_BASE_MS);
+    expect(jitteredDelayMs(50, () => 0.999999)).toBe(BACKOFF_CAP_MS);
+    expect(jitteredDelayMs(50, () => 0)).toBe(1);
   });
 });

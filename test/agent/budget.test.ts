@@ -26,6 +26,8 @@ function idle(port: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
     const sock = connect({ host: '127.0.0.1', port });
     const closedByServer = new Promise<void>((r) => sock.once('close', () => r()));
+    // Read it: a paused socket never emits 'end' (nor 'close') for the server's FIN.
+    sock.resume();
     sock.on('error', () => {}); // ECONNRESET when the agent closes one past its cap
     sock.once('connect', () => resolve({ sock, closedByServer }));
     sock.once('error', reject);

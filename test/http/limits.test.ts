@@ -21,6 +21,8 @@ function idle(port: number): Promise<{ sock: Socket; closedByServer: Promise<voi
   return new Promise((resolve, reject) => {
     const sock = connect({ host: '127.0.0.1', port });
     const closedByServer = new Promise<void>((r) => sock.once('close', () => r()));
+    // Read it: a paused socket never emits 'end' (nor 'close') for the server's FIN.
+    sock.resume();
     sock.on('error', () => {}); // ECONNRESET from the server's close
     sock.once('connect', () => resolve({ sock, closedByServer }));
     sock.once('error', reject);

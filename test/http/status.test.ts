@@ -134,6 +134,8 @@ describe('GET /status', () => {
     // Idle connections are still cut at the idle limit.
     const idle = connect({ host: '127.0.0.1', port: s.port });
     idle.on('error', () => {});
+    // Read it: a paused socket never emits 'end' (nor 'close') for the server's FIN.
+    idle.resume();
     await new Promise<void>((res) => idle.once('close', () => res()));
   });
 

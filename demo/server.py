@@ -5,6 +5,9 @@ the standard library only (no python3-systemd needed).
 First start: bind the listening socket and push it to the fd store
 (FDSTORE=1, FDNAME=http). Later starts: take it from LISTEN_FDS. On SIGTERM it
 stops accepting, finishes the requests it has, and exits, as a rollout stops it.
+On SIGUSR1 it sends WATCHDOG=trigger, as an app that finds itself wedged would:
+the agent's /livez fails and the kubelet restarts the container (the e2e test's
+"liveness fails once").
 """
 import http.server
 import os
@@ -84,6 +87,7 @@ def main():
         threading.Thread(target=server.shutdown).start()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGUSR1, lambda *_: notify("WATCHDOG=trigger\nSTATUS=watchdog triggered (SIGUSR1)"))
     notify(f"READY=1\nSTATUS=serving on port {port}, socket {origin}")
     print(f"server pid {os.getpid()}: socket {origin}", file=sys.stderr, flush=True)
     server.serve_forever(poll_interval=0.05)

@@ -1,7 +1,7 @@
 /**
- * Load on the app from the host, over loopback: a few clients, each a new
- * connection per request (a refused connect is what a dropped listening socket
- * looks like). Counts failures by kind and which server pids answered.
+ * Load on the demo app from outside its pod: a few clients, each a new connection
+ * per request (a refused connect is what a dropped listening socket looks like).
+ * Counts failures by kind and which server pids answered.
  */
 import { request } from 'node:http';
 
@@ -13,23 +13,32 @@ export interface LoadStats {
   failed: Record<string, number>;
   /** Server pids that answered ("pid N" bodies), with counts. */
   pids: Map<number, number>;
+  /** The longest a request took, in ms (a connection that waited in the backlog for a restart). */
+  slowestMs: number;
+}
+
+export interface Target {
+  host: string;
+  port: number;
 }
 
 const CLIENTS = 4;
 const PAUSE_MS = 2;
-/** A queued connection waits for the next process: a restart here takes well under a second. */
-const REQUEST_TIMEOUT_MS = 20_000;
 
 export function failedCount(s: LoadStats): number {
   return Object.values(s.failed).reduce((a, b) => a + b, 0);
 }
 
 export class Load {
-  readonly stats: LoadStats = { sent: 0, ok: 0, refused: 0, failed: {}, pids: new Map() };
+  readonly stats: LoadStats = { sent: 0, ok: 0, refused: 0, failed: {}, pids: new Map(), slowestMs: 0 };
   private running = false;
   private loop: Promise<void> | null = null;
 
-  constructor(private readonly port: number) {}
+  /**
+   * requestTimeoutMs: a connection queued in the stored socket's backlog waits for the
+   * next process, which after a few restarts is the kubelet's back-off (up to 5 min).
+   */
+  constructor(private readonly target: Target, private readonly requestTimeoutMs: number) {}
 
   start(clients = CLIENTS): void {
     this.running = true;
@@ -46,7 +55,9 @@ export class Load {
   private async client(): Promise<void> {
     while (this.running) {
       this.stats.sent++;
-      const r = await getPid(this.port, REQUEST_TIMEOUT_MS);
+      const t0 = performance.now();
+      const r = await getPid(this.target, this.requestTimeoutMs);
+      this.stats.slowestMs = Math.max(this.stats.slowestMs, performance.now() - t0);
       if (typeof r === 'number') {
         this.stats.ok++;
         this.stats.pids.set(r, (this.stats.pids.get(r) ?? 0) + 1);
@@ -55,15 +66,15 @@ export class Load {
       } else {
         this.stats.failed[r] = (this.stats.failed[r] ?? 0) + 1;
       }
-      await sleep(PAUSE_MS);
+      await new Promise((res) => setTimeout(res, PAUSE_MS));
     }
   }
 }
 
 /** GET / of demo/server.py: its pid, or why not. */
-export function getPid(port: number, timeoutMs = 5000): Promise<number | string> {
+export function getPid(t: Target, timeoutMs = 5000): Promise<number | string> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
+    const req = request({ host: t.host, port: t.port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -77,24 +88,4 @@ export function getPid(port: number, timeoutMs = 5000): Promise<number | string>
     req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
     req.end();
   });
-}
-
-/** GET on the agent's endpoint: status and body. */
-export function getStatus(port: number, path: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', (e: Error) => resolve({ status: 0, body: e.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e: Error) => resolve({ status: 0, body: e.message }));
-    req.end();
-  });
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -6,7 +6,7 @@
  * kubelet rewrites the file when the annotation changes.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_UID, APP_UID } from '../e2e/podman.js';
+import { AGENT_UID, APP_UID } from '../helpers/uids.js';
 import { join } from 'node:path';
 import { REPO, apply, freshNamespace, getJson, importImage, kubeEnv, kubectl, podIP, podReady, run, waitFor } from './cluster.js';
 

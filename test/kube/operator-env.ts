@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseAllDocuments } from 'yaml';
-import { AGENT_UID, APP_UID } from '../e2e/podman.js';
+import { AGENT_UID, APP_UID } from '../helpers/uids.js';
 import { REPO, apply, kubeEnv, kubectl, waitFor } from './cluster.js';
 
 export const RBAC_FILE = join(REPO, 'charts/fdstore/files/operator-rbac.yaml');

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../helpers/agent.js';
 import { PYTHON, run } from '../helpers/proc.js';
 
-/** The recommended agent uid (examples/pod.yaml): not 65532, distroless's `nonroot`. */
+/** The recommended agent uid (examples/web-native.yaml, the chart): not 65532, distroless's `nonroot`. */
 const AGENT = { uid: 64919, gid: 64919 };
 
 let agent: Agent | null = null;

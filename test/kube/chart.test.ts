@@ -5,9 +5,11 @@
 // same check refuses the native-sidecar render (restartPolicy on an init container),
 // which 1.20 would otherwise drop silently. Monitors are left out: the cluster has no
 // Prometheus Operator CRDs.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { template, webappChart } from '../chart/helm.js';
-import { freshNamespace, kubectlRun } from './cluster.js';
+import { freshNamespace, kubectlRun, REPO } from './cluster.js';
 
 const ns = freshNamespace('chart');
 const KUBE = '1.20.2';
@@ -40,6 +42,12 @@ describe(`the chart on the ${KUBE} API server (server dry run, strict validation
     const r = await dryRun(text);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('unknown field "livenessProbes"');
+  });
+
+  it('examples/web-classic.yaml (the render users kubectl apply) is accepted', async () => {
+    const r = await dryRun(readFileSync(join(REPO, 'examples', 'web-classic.yaml'), 'utf8'));
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toContain('deployment.apps/web-fdstore-example created (server dry run)');
   });
 
   describe('a user chart that includes the named templates (test/chart/fixtures/webapp)', () => {

@@ -6,9 +6,8 @@
 #
 #   scripts/image/build.sh      # as root; idempotent: when the tag exists nothing is built
 #
-# 1. podman as test/e2e/setup.sh configures it (runc, cgroupfs, storage in the cache);
-# 2. localhost/fdstore-image/bookworm:minbase: test/e2e's minbase image if it has one,
-#    else debootstrap --variant=minbase bookworm (lib.sh);
+# 1. podman with runc, cgroupfs, storage in the cache (lib.sh);
+# 2. localhost/fdstore-image/bookworm:minbase: debootstrap --variant=minbase bookworm (lib.sh);
 # 3. the builder base, what node:20-bookworm is elsewhere: minbase + build-essential +
 #    python3 (apt) + this machine's node 20 (binary, headers, npm) under /usr/local, and
 #    the CA bundle npm uses here (the npm registry may be behind a TLS-intercepting proxy);
@@ -30,7 +29,7 @@
 # Environment: FDSTORE_IMAGE_CACHE (default /var/cache/fdstore-image), FDSTORE_IMAGE_RUNTIME
 # (/run/fdstore-image), FDSTORE_IMAGE_NODE (node for the builder, default `command -v node`),
 # FDSTORE_IMAGE_CA (CA bundle for npm in the builder; default npm's cafile, else
-# NODE_EXTRA_CA_CERTS), FDSTORE_E2E_CACHE, MIRROR (Debian mirror; default apt's).
+# NODE_EXTRA_CA_CERTS), MIRROR (Debian mirror; default apt's).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)

@@ -2,11 +2,8 @@
 # Debian bookworm minbase image. Every default can be overridden from the environment.
 
 IMAGE_CACHE=${FDSTORE_IMAGE_CACHE:-/var/cache/fdstore-image}
-# podman's runtime state: /run, since it never survives a reboot (as test/e2e/setup.sh)
+# podman's runtime state: /run, since it never survives a reboot
 IMAGE_RUNTIME=${FDSTORE_IMAGE_RUNTIME:-/run/fdstore-image}
-# Reused when present: test/e2e/setup.sh's minbase image (same recipe as ours).
-E2E_CACHE=${FDSTORE_E2E_CACHE:-/var/cache/fdstore-e2e}
-E2E_BASE_IMAGE=localhost/fdstore-e2e-bookworm:latest
 # Plain debootstrap --variant=minbase bookworm: the builder's base and, slimmed, the
 # comparison's (slim-equivalent.sh). Local only; never imported into the cluster.
 MINBASE_IMAGE=localhost/fdstore-image/bookworm:minbase
@@ -32,7 +29,7 @@ image_prepare() {
 }
 
 # podman with runc (crun refuses the hybrid cgroup layout of some hosts), cgroupfs, ulimits
-# no higher than this machine's hard limits, storage in the cache (as test/e2e/setup.sh).
+# no higher than this machine's hard limits, storage in the cache.
 # Rewritten every time: cheap, and follows the limits.
 image_podman_config() {
   local nofile nproc
@@ -76,29 +73,11 @@ image_mirror() {
   echo "${m:-http://deb.debian.org/debian}"
 }
 
-# The minbase image: taken from test/e2e's store when it has one, else debootstrap'd.
+# The minbase image: debootstrap'd once into the cache's podman storage.
 image_minbase() {
   podman image exists "$MINBASE_IMAGE" && return 0
-  local t archive=$IMAGE_CACHE/minbase.docker.tar
+  local t m rootfs=$IMAGE_CACHE/rootfs.tmp
   t=$(image_now)
-  if [ -f "$E2E_CACHE/storage.conf" ] && [ -f "$E2E_CACHE/containers.conf" ] \
-    && CONTAINERS_CONF=$E2E_CACHE/containers.conf CONTAINERS_STORAGE_CONF=$E2E_CACHE/storage.conf \
-       podman image exists "$E2E_BASE_IMAGE" 2>/dev/null; then
-    image_log "minbase: reusing $E2E_BASE_IMAGE from $E2E_CACHE"
-    # a shared lock on the e2e cache: its setup.sh must not rebuild the image meanwhile
-    if (flock -s -w 900 8 && CONTAINERS_CONF=$E2E_CACHE/containers.conf CONTAINERS_STORAGE_CONF=$E2E_CACHE/storage.conf \
-          podman save -q --format docker-archive -o "$archive" "$E2E_BASE_IMAGE") 8>"$E2E_CACHE/.lock" \
-      && podman load -q -i "$archive" >/dev/null \
-      && podman tag "$E2E_BASE_IMAGE" "$MINBASE_IMAGE" && podman untag "$MINBASE_IMAGE" "$E2E_BASE_IMAGE"; then
-      rm -f "$archive"
-      podman image exists "$MINBASE_IMAGE" || image_die "$MINBASE_IMAGE missing after podman load"
-      echo "$(date +%F.%T) minbase from e2e cache $(image_since "$t") s" >>"$IMAGE_CACHE/timings.txt"
-      return 0
-    fi
-    rm -f "$archive"
-    image_log "minbase: could not reuse the e2e image; running debootstrap"
-  fi
-  local m rootfs=$IMAGE_CACHE/rootfs.tmp
   m=$(image_mirror)
   rm -rf "$rootfs"
   image_log "minbase: debootstrap --variant=minbase bookworm from $m (about a minute)"

@@ -26,6 +26,11 @@ KUBE_PROXY_METRICS_PORT=${KUBE_PROXY_METRICS_PORT:-10249}
 KUBE_PROXY_HEALTHZ_PORT=${KUBE_PROXY_HEALTHZ_PORT:-10256}
 KUBE_SERVICE_CIDR=${KUBE_SERVICE_CIDR:-10.96.0.0/16}
 KUBE_SERVICE_APISERVER_IP=${KUBE_SERVICE_APISERVER_IP:-10.96.0.1}
+# The kubelet's clusterDNS. No DNS server runs here (nothing in the tests resolves names), but
+# without one configured the kubelet warns MissingClusterDNS at every sync of every pod, and
+# those warnings use up its event budget per pod (a burst of 25, then one per 5 min): the
+# probe failures and kills after them would never reach `kubectl describe pod`.
+KUBE_CLUSTER_DNS=${KUBE_CLUSTER_DNS:-10.96.0.10}
 KUBE_POD_SUBNET=${KUBE_POD_SUBNET:-10.244.0.0/24}
 KUBE_CLUSTER_CIDR=${KUBE_CLUSTER_CIDR:-10.244.0.0/16}
 KUBE_CNI_NAME=${KUBE_CNI_NAME:-fdstore}          # CNI network name (also tags its iptables rules)

@@ -330,6 +330,7 @@ cgroupsPerQOS: true
 cgroupRoot: /
 failSwapOn: false
 clusterDomain: cluster.local
+clusterDNS: ["$KUBE_CLUSTER_DNS"]
 resolvConf: /etc/resolv.conf
 makeIPTablesUtilChains: false
 staticPodPath: "$S/kubelet/manifests"

@@ -1,8 +1,7 @@
 /**
  * The e2e test's edges on the real cluster: helm with the cluster's kubeconfig, the agent's
  * `fdstore ls` through `kubectl exec`, an app container's host pid from the node's containerd,
- * /proc of a host pid, and a real Prometheus that discovers the agents as the chart's
- * PodMonitor selects them.
+ * /proc of a host pid, and a real Prometheus scraping the agents the chart's PodMonitor selects.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -107,37 +106,44 @@ interface PodMonitor {
   spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: { any?: boolean; matchNames?: string[] }; podMetricsEndpoints: { port: string; path: string }[] };
 }
 
-/** A label name as Prometheus' Kubernetes discovery spells it (`fdstore.dev/enrolled` -> `fdstore_dev_enrolled`). */
-const promLabel = (k: string): string => k.replace(/[^a-zA-Z0-9_]/g, '_');
+interface PodList {
+  items: {
+    metadata: { name: string; namespace: string };
+    status: { podIP?: string };
+    spec: { containers: { ports?: { name?: string; containerPort: number }[] }[]; initContainers?: { ports?: { name?: string; containerPort: number }[] }[] };
+  }[];
+}
 
 /**
- * The scrape config the Prometheus Operator generates from the PodMonitor, by hand: pod
- * discovery in the namespaces it names, kept when every matchLabels label matches and the
- * container port has the endpoint's name.
+ * What the Prometheus Operator makes of the chart's PodMonitor, by hand: Debian's Prometheus
+ * is built without Kubernetes discovery, so the test discovers instead, with the PodMonitor's
+ * own selector (its matchLabels, in the namespaces its namespaceSelector names) and port name
+ * (containers and init containers, as native sidecars are), and hands Prometheus the targets
+ * as a file_sd file. Returns the scrape config.
  */
-export function scrapeConfigFromPodMonitor(manifests: string, kubeconfig: string, namespaces: string[]): object {
+export async function scrapeConfigFromPodMonitor(manifests: string, namespaces: string[], dir: string): Promise<object> {
   const pm = parseAllDocuments(manifests).map((d) => d.toJS() as PodMonitor).find((o) => o?.kind === 'PodMonitor');
   if (!pm) throw new Error('the render has no PodMonitor');
   const ep = pm.spec.podMetricsEndpoints[0]!;
   const names = pm.spec.namespaceSelector.any ? namespaces : pm.spec.namespaceSelector.matchNames ?? namespaces;
-  return {
-    job_name: 'fdstore-agents',
-    scrape_interval: '2s',
-    scrape_timeout: '2s',
-    metrics_path: ep.path,
-    kubernetes_sd_configs: [{ role: 'pod', kubeconfig_file: kubeconfig, namespaces: { names } }],
-    relabel_configs: [
-      ...Object.entries(pm.spec.selector.matchLabels).map(([k, v]) => ({ source_labels: [`__meta_kubernetes_pod_label_${promLabel(k)}`], regex: v, action: 'keep' })),
-      { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: ep.port, action: 'keep' },
-      { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
-      { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
-    ],
-  };
+  const selector = Object.entries(pm.spec.selector.matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
+  const groups: { targets: string[]; labels: Record<string, string> }[] = [];
+  for (const n of names) {
+    const pods = await getJson<PodList>(['-n', n, 'pods', '-l', selector]);
+    for (const p of pods.items) {
+      const ports = [...p.spec.containers, ...(p.spec.initContainers ?? [])].flatMap((c) => c.ports ?? []).filter((x) => x.name === ep.port);
+      if (!p.status.podIP) continue;
+      for (const port of ports) groups.push({ targets: [`${p.status.podIP}:${port.containerPort}`], labels: { namespace: p.metadata.namespace, pod: p.metadata.name } });
+    }
+  }
+  if (groups.length === 0) throw new Error(`no pod in ${names.join(',')} matches the PodMonitor (${selector}, port ${ep.port})`);
+  const file = join(dir, 'targets.json');
+  writeFileSync(file, JSON.stringify(groups));
+  return { job_name: 'fdstore-agents', scrape_interval: '2s', scrape_timeout: '2s', metrics_path: ep.path, file_sd_configs: [{ files: [file] }] };
 }
 
 /** Debian's Prometheus on the host (pod IPs are reachable through the CNI bridge). */
-export async function startPrometheus(scrape: object, port: number): Promise<Prometheus> {
-  const dir = mkdtempSync(join(tmpdir(), 'fdstore-e2e-prom-'));
+export async function startPrometheus(dir: string, scrape: object, port: number): Promise<Prometheus> {
   mkdirSync(join(dir, 'tsdb'));
   const config = join(dir, 'prometheus.yml');
   writeFileSync(config, stringify({ global: { evaluation_interval: '2s' }, scrape_configs: [scrape] }));
@@ -152,7 +158,10 @@ export async function startPrometheus(scrape: object, port: number): Promise<Pro
     if (v.status !== 'success') throw new Error(`query ${q}: ${JSON.stringify(v)}`);
     return v.data.result;
   };
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok, 60_000, `Prometheus ready\n${stderr}`);
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok, 60_000, 'Prometheus ready').catch((e: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}\n${stderr}`);
+  });
   return {
     query,
     logs: () => stderr,

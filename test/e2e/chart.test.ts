@@ -68,12 +68,15 @@ function valuesFile(extra: object = {}): string {
  * annotations, as a user moving from `kubectl apply -f crds/` to the chart does
  * (charts/fdstore/README.md).
  */
-async function adoptCrds(): Promise<void> {
+async function adoptCrds(): Promise<boolean> {
+  let adopted = false;
   for (const crd of CRDS) {
     if ((await kubectlRun(['get', 'crd', crd])).code !== 0) continue;
     await kubectl(['label', 'crd', crd, 'app.kubernetes.io/managed-by=Helm', '--overwrite']);
     await kubectl(['annotate', 'crd', crd, `meta.helm.sh/release-name=${REL}`, `meta.helm.sh/release-namespace=${ns.name}`, '--overwrite']);
+    adopted = true;
   }
+  return adopted;
 }
 
 let pod = '';
@@ -147,8 +150,10 @@ function snapshot(s: LoadStats): { refused: number; failed: number } {
 
 describe(`fdstore from helm install to restarts that drop nothing (Kubernetes 1.20, release ${REL})`, () => {
   it('helm install: the operator, the CRDs and the example, whose pod serves through its Service', () => step(async () => {
-    await adoptCrds();
-    await helmOk(['install', REL, CHART, '-n', ns.name, '-f', valuesFile(), '--wait', '--timeout', '8m'], 600_000);
+    // Helm 4 applies server-side: fields kubectl applied belong to another field manager,
+    // and taking them over is what adopting means (--force-conflicts).
+    const adopted = await adoptCrds();
+    await helmOk(['install', REL, CHART, '-n', ns.name, '-f', valuesFile(), '--wait', '--timeout', '8m', ...(adopted ? ['--force-conflicts'] : [])], 600_000);
     const pods = await getJson<{ items: { metadata: { name: string } }[] }>(['-n', ns.name, 'pods', '-l',
       `app.kubernetes.io/instance=${REL},app.kubernetes.io/component=example`]);
     expect(pods.items).toHaveLength(1);

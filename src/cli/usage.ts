@@ -53,6 +53,9 @@ Options:
   --listen ADDR           deprecated name of --http (logs a warning)
   --dedupe METHOD         duplicate detection: auto|dupfd-query|kcmp|fstat (default
                           auto: F_DUPFD_QUERY, then kcmp, then fstat); for diagnostics
+  --exit-when-done SPAN   exit (0) once the main process of every --container has
+                          exited and none started again for SPAN: for the pods of
+                          Jobs in classic mode (docs/injector.md); default: never
   --log-level LEVEL       debug|info|warning|error (default info); JSON lines on stderr
   -V, --version           print the version and exit
   -h, --help              this text

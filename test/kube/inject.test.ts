@@ -91,14 +91,18 @@ describe('the injector, called by the 1.20 API server', () => {
           metadata: { labels: { app: 'web' } },
           spec: {
             terminationGracePeriodSeconds: 2,
-            containers: [{ name: 'web', image: node, imagePullPolicy: 'Never', command: ['python3', '-u', '/opt/demo/server.py', '8080', '0.0.0.0'], securityContext: hardened(10001), volumeMounts: [{ name: 'demo', mountPath: '/opt/demo', readOnly: true }] }],
+            containers: [
+              { name: 'web', image: node, imagePullPolicy: 'Never', command: ['python3', '-u', '/opt/demo/server.py', '8080', '0.0.0.0'], securityContext: hardened(10001), volumeMounts: [{ name: 'demo', mountPath: '/opt/demo', readOnly: true }] },
+              // No command: its image's entrypoint is unknown to the webhook; left alone, with an Event.
+              { name: 'idle', image: node, imagePullPolicy: 'Never', args: ['sleep', 'infinity'], securityContext: hardened(10001) },
+            ],
             volumes: [{ name: 'demo', configMap: { name: 'demo' } }],
           },
         },
       },
     }, ns.name);
     const before = await waitFor(async () => (await pods('app=web')).find((p) => p.status.phase === 'Running'), 120_000, 'the plain pod running');
-    expect(before.spec.containers.map((c) => c.name)).toEqual(['web']);
+    expect(before.spec.containers.map((c) => c.name)).toEqual(['web', 'idle']);
 
     await apply({ apiVersion: 'fdstore.dev/v1alpha1', kind: 'FdStorePolicy', metadata: { name: 'inject' }, spec: { selector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['web', 'job'] }] }, injection: { enabled: true }, defaults: { fileDescriptorStoreMax: 16 } } }, ns.name);
     // The injector reads policies from its cache: wait until it has this one (the next admission uses it).
@@ -109,10 +113,14 @@ describe('the injector, called by the 1.20 API server', () => {
 
     expect(pod.spec.shareProcessNamespace).toBe(true);
     expect(pod.spec.initContainers?.map((c) => c.name)).toEqual(['fdstore-prepare']);
-    expect(pod.spec.containers.map((c) => c.name)).toEqual(['fdstore', 'web']);
+    expect(pod.spec.containers.map((c) => c.name)).toEqual(['fdstore', 'web', 'idle']);
+    expect(pod.spec.containers[2]!.command).toBeUndefined();
     expect(pod.spec.containers[1]!.command).toEqual(['/run/fdstore/fdstore-exec', '--wait-ms', '30000', '--', 'python3', '-u', '/opt/demo/server.py', '8080', '0.0.0.0']);
     expect(pod.metadata.labels?.['fdstore.dev/enrolled']).toBe('true');
-    expect(JSON.parse(pod.metadata.annotations!['fdstore.dev/injected']!)).toMatchObject({ mode: 'classic', policy: 'inject', containers: ['web'], unwrapped: {} });
+    expect(JSON.parse(pod.metadata.annotations!['fdstore.dev/injected']!)).toMatchObject({ mode: 'classic', policy: 'inject', containers: ['web'], unwrapped: { idle: expect.stringMatching(/^no command/) } });
+    const event = await waitFor(async () => (await getJson<{ items: { reason: string; type: string; message: string; involvedObject: { name: string } }[] }>(['-n', ns.name, 'events'])).items
+      .find((e) => e.reason === 'ContainerNotWrapped' && e.involvedObject.name === pod.metadata.name), 60_000, 'the ContainerNotWrapped Event');
+    expect([event.type, event.message]).toEqual(['Warning', expect.stringContaining('container idle (no command')]);
     expect(JSON.parse(pod.metadata.annotations!['fdstore.dev/config']!)).toMatchObject({ defaults: { fileDescriptorStoreMax: 16 } });
     expect(await op.metric('fdstore_operator_admission_reviews_total', { result: 'injected' })).toBeGreaterThanOrEqual(1);
 

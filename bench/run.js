@@ -6,7 +6,8 @@
  *
  *   BENCH_REPS=N    repetitions of each store measurement (default 7; restores, which
  *                   are cheaper and noisier, get 3N); medians are reported
- *   BENCH_ONLY=...  comma-separated subset of store,restore,demo,s6,agent-idle,operator
+ *   BENCH_ONLY=...  comma-separated subset of store,restore,demo,s6,agent-idle,operator,webhook
+ *   BENCH_WEBHOOK_N=N  AdmissionReviews per kind in the webhook step (default 3000)
  *   BENCH_OPERATOR_PODS=N  enrolled pods of the operator step (default 1000; its
  *                   baseline is 100 pods in the same run)
  *   --report        also rewrite bench/REPORT.md (the committed report)
@@ -23,10 +24,11 @@ import { markdown, reportFile } from './lib/report.js';
 import { restoreBench } from './lib/restore.js';
 import { s6Bench } from './lib/s6.js';
 import { storeBench } from './lib/store.js';
+import { webhookBench } from './lib/webhook.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 7);
 const RESTORE_REPS = 3 * REPS;
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'store,restore,demo,s6,agent-idle,operator').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'store,restore,demo,s6,agent-idle,operator,webhook').split(','));
 
 function say(s) {
   process.stderr.write(s);
@@ -67,6 +69,7 @@ async function main() {
   res.s6 = await step('s6', () => s6Bench(REPS, agent1000).catch((e) => ({ skipped: `failed: ${e.message}` })));
   res.agentIdle = await step('agent-idle', () => agentIdleBench(REPS, say));
   res.operator = await step('operator', () => operatorBench(say).catch((e) => ({ error: e.stack ?? e.message })));
+  res.webhook = await step('webhook', () => webhookBench(say).catch((e) => ({ error: e.stack ?? e.message })));
   res.environment.loadAfter = loadavg().map((x) => x.toFixed(2));
   res.seconds = (Date.now() - started) / 1000;
 

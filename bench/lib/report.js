@@ -76,6 +76,11 @@ function s6Section(s6) {
 /** The issues' aims, checked against this run. */
 function summary(res) {
   const out = [];
+  const w = res.webhook;
+  if (w?.https) {
+    out.push(`- Webhook: AdmissionReview over HTTPS p50 ${num(w.https.injected.p50Us)} µs / p99 ${num(w.https.injected.p99Us)} µs injected ` +
+      `(bare HTTPS baseline ${num(w.https.baseline.p50Us)} / ${num(w.https.baseline.p99Us)} µs); review() alone p50 ${num(w.inProcess.injected.p50Us)} µs, p99 ${num(w.inProcess.injected.p99Us)} µs.`);
+  }
   const s19 = res.store?.rows.find((r) => r.fds === 19000);
   if (s19) {
     const ok = s19.ratioToPerFd <= 1.5;
@@ -126,7 +131,7 @@ export function markdown(res) {
     '',
     ...summary(res),
     ...[res.store && storeSection(res.store), res.restore && restoreSection(res.restore), res.demo && demoSection(res.demo), res.s6 && s6Section(res.s6),
-      res.agentIdle && agentIdleSection(res.agentIdle), res.operator && operatorSection(res.operator)]
+      res.agentIdle && agentIdleSection(res.agentIdle), res.operator && operatorSection(res.operator), res.webhook && webhookSection(res.webhook)]
       .filter(Boolean)
       .flatMap((s) => [s, '']),
   ].join('\n');
@@ -140,9 +145,12 @@ optionally s6, and root for the cluster). It prints this report and writes
 \`bench/results/latest.json\` (every sample) and \`latest.md\`;
 \`npm run bench -- --report\` also rewrites this file (a \`BENCH_ONLY\` run keeps the
 other steps' results from it). \`BENCH_REPS=N\` sets the repetitions, \`BENCH_ONLY=\` a subset of
-store,restore,demo,s6,agent-idle,operator. The last two sections below came from
+store,restore,demo,s6,agent-idle,operator,webhook. The agent-idle and operator sections below came from
 
     BENCH_ONLY=agent-idle,operator npm run bench -- --report
+
+(2026-12-02T00:22:56Z, load average 5.87/7.39/8.59 before, 600 s), the webhook section from
+\`BENCH_ONLY=webhook npm run bench -- --report\` (\`BENCH_WEBHOOK_N\`: reviews per kind, default 3000)
 
 and each runs alone as \`BENCH_ONLY=agent-idle\` or \`BENCH_ONLY=operator\`
 (\`BENCH_OPERATOR_PODS\`, \`_BASELINE\`, \`_WINDOW_S\`, \`_RATE\`, \`_PROXY=1\`: see
@@ -207,6 +215,7 @@ const STEPS = [
   { key: 's6', section: '## s6-fdholder', bullet: null },
   { key: 'agentIdle', section: '## Agent idle', bullet: '- Agent idle' },
   { key: 'operator', section: '## Operator', bullet: '- Operator' },
+  { key: 'webhook', section: '## Webhook', bullet: '- Webhook' },
 ];
 const RESULTS = '## Results of the last run\n';
 
@@ -239,4 +248,26 @@ export function reportFile(res, previous) {
     : `${now.header}\n\nNot run this time (BENCH_ONLY): ${kept.map((st) => st.key).join(', ')}; their lines and sections are kept from the ` +
       `report before, whose header read: ${origin}`;
   return [METHOD, header, '', ...bullets, '', ...sections.flatMap((x) => [x, '']), ''].join('\n').replace(/\n{3,}/g, '\n\n');
+}
+
+function webhookSection(w) {
+  if (w.error) return `## Webhook: AdmissionReview handling\n\nfailed: ${w.error}`;
+  const row = (what, x, b) => [what, `${num(x.p50Us)} µs`, `${num(x.p99Us)} µs`, b ? ratio(x.p50Us / b.p50Us) : ''];
+  return [
+    '## Webhook: AdmissionReview handling (p50/p99)',
+    '',
+    `${num(w.n)} reviews of each kind, interleaved; a Deployment's pod (2 containers, an init container, ${num(w.bodyBytes)} bytes) ` +
+      `among ${w.policies} policies of its namespace. Over HTTPS: one keep-alive connection on loopback, as the API server holds one; ` +
+      'the baseline is a bare node:https server that reads the body and answers a fixed response. In process: review() alone; ' +
+      'its baseline is JSON.parse + JSON.stringify of the same review.',
+    '',
+    table(['', 'p50', 'p99', 'p50 / baseline'], [
+      row(`HTTPS: injected (a patch of ${w.ops} operations)`, w.https.injected, w.https.baseline),
+      row('HTTPS: not selected (no patch)', w.https.skipped, w.https.baseline),
+      row('HTTPS: baseline (bare server)', w.https.baseline),
+      row('in process: review(), injected', w.inProcess.injected, w.inProcess.baseline),
+      row('in process: review(), not selected', w.inProcess.skipped, w.inProcess.baseline),
+      row('in process: baseline (parse + stringify)', w.inProcess.baseline),
+    ]),
+  ].join('\n');
 }

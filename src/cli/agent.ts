@@ -18,6 +18,7 @@ import type { DedupeMethod } from '../native/binding.js';
 import * as sys from '../native/sys.js';
 import { Registry } from 'prom-client';
 import { Watchdog, rescheduleObserver } from '../agent/watchdog.js';
+import { DoneWatcher } from '../agent/done.js';
 import { DEFAULT_LISTEN, formatAddress, HttpServer, parseListen, type HttpDeps, type ListenAddress } from '../http/server.js';
 import { Metrics } from '../metrics/metrics.js';
 import { packageVersion } from '../metrics/version.js';
@@ -56,6 +57,7 @@ export async function runAgent(argv: string[]): Promise<number> {
         // sockets (socket activation) to systemd users.
         listen: { type: 'string' },
         dedupe: { type: 'string' },
+        'exit-when-done': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
@@ -82,7 +84,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     if ((e as { code?: string }).code !== 'ECONFIG') throw e;
     return usage((e as Error).message);
   }
-  const { level, dedupe, initial, listen, runDir } = settings;
+  const { level, dedupe, initial, listen, runDir, exitWhenDoneMs } = settings;
   const configs = initial.loaded.containers;
   // A log reader that went away (EPIPE) must not take the stores down with an
   // unhandled 'error' event: the agent keeps serving without its log.
@@ -144,7 +146,9 @@ export async function runAgent(argv: string[]): Promise<number> {
     });
     // A new config is a status change: the operator's long-poll learns it at once.
     source.onChange(() => status.bump());
+    const done = exitWhenDoneMs === null ? null : new DoneWatcher(configs.map((c) => c.name), exitWhenDoneMs, { set: (fn, ms) => setTimeout(fn, ms), clear: (t) => clearTimeout(t as NodeJS.Timeout) });
     const obs = fanout(
+      ...(done ? [done.observer()] : []),
       logObserver(log, { suppressed: metrics.logSuppressed }),
       metrics,
       rescheduleObserver({ reschedule: () => watchdog.reschedule() }),
@@ -179,7 +183,8 @@ export async function runAgent(argv: string[]): Promise<number> {
     });
     // Handlers before the first socket: a SIGTERM that races start-up must not kill us
     // with the default action (exit by signal, nothing closed).
-    const signalled = waitForSignal();
+    // --exit-when-done: a Job's apps have all finished; ends the agent as SIGTERM would.
+    const signalled = done ? Promise.race([waitForSignal(), done.done.then(() => 'apps done' as const)]) : waitForSignal();
     // SIGHUP is daemon-reload (and must not end the agent, its default action).
     process.on('SIGHUP', () => source.reload('signal'));
     agent.start();
@@ -233,20 +238,20 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 async function untilSignal(
-  signalled: Promise<NodeJS.Signals>,
+  signalled: Promise<NodeJS.Signals | 'apps done'>,
   agent: Agent,
   log: ReturnType<typeof createLogger>,
   beforeStop: () => void,
 ): Promise<number> {
   const sig = await signalled;
-  log.info('shutting down', { signal: sig });
+  log.info('shutting down', sig === 'apps done' ? { reason: 'every container has exited (--exit-when-done)' } : { signal: sig });
   // A hard deadline in case a close blocks: exit non-zero rather than hang past the grace period.
   setTimeout(() => {
     log.error('shutdown deadline passed', { deadlineMs: SHUTDOWN_DEADLINE_MS });
     process.exit(EXIT_FAIL);
   }, SHUTDOWN_DEADLINE_MS).unref();
   beforeStop();
-  agent.stop(`signal ${sig}`);
+  agent.stop(sig === 'apps done' ? 'apps done' : `signal ${sig}`);
   log.info('stopped');
   return 0;
 }
@@ -258,6 +263,8 @@ interface Settings {
   dedupe: DedupeMethod;
   flags: FlagSettings;
   configFile: string | null;
+  /** --exit-when-done: exit this long after every container's main process has exited; null: never. */
+  exitWhenDoneMs: number | null;
   /** The config at start, from the flags and the file (a bad file fails the start). */
   initial: InitialConfig;
   pollMs: number;
@@ -285,7 +292,9 @@ function settingsOf(values: AgentValues): Settings {
   const flags = flagSettings(values);
   const initial = loadInitial(configFile, flags, readConfigFile);
   const listen = parseListen(http ?? oldListen ?? DEFAULT_LISTEN);
-  return { level, dedupe, flags, configFile, initial, pollMs, listen, runDir };
+  const exitWhen = str('exit-when-done');
+  const exitWhenDoneMs = exitWhen === undefined ? null : seconds(exitWhen, '--exit-when-done') * 1000;
+  return { level, dedupe, flags, configFile, initial, pollMs, listen, runDir, exitWhenDoneMs };
 }
 
 function flagSettings(values: AgentValues): FlagSettings {

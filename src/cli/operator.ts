@@ -22,7 +22,22 @@ export interface OperatorOptions {
   leaseName: string;
   identity: string;
   http: ListenAddress | null;
+  /** The injector's webhook (docs/injector.md); null: not served. */
+  webhook: WebhookOptions | null;
 }
+
+export interface WebhookOptions {
+  listen: ListenAddress;
+  certFile: string;
+  keyFile: string;
+  mode: 'auto' | 'native' | 'classic';
+  /** --inject-sidecar's JSON (the chart's sidecar values); null: the chart's defaults. */
+  sidecar: string | null;
+  /** The agent image when --inject-sidecar does not name one. */
+  image: string;
+}
+
+export const WEBHOOK_CERT_DIR = '/etc/fdstore/webhook';
 
 export async function runOperator(argv: string[]): Promise<number> {
   let values;
@@ -37,6 +52,11 @@ export async function runOperator(argv: string[]): Promise<number> {
         'lease-name': { type: 'string' },
         identity: { type: 'string' },
         http: { type: 'string' },
+        webhook: { type: 'string' },
+        'webhook-cert': { type: 'string' },
+        'webhook-key': { type: 'string' },
+        'inject-mode': { type: 'string' },
+        'inject-sidecar': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
@@ -62,6 +82,12 @@ export async function runOperator(argv: string[]): Promise<number> {
   } catch (e) {
     return usage((e as Error).message);
   }
+  let webhook: WebhookOptions | null;
+  try {
+    webhook = webhookOptions(values);
+  } catch (e) {
+    return usage((e as Error).message);
+  }
   const leaseNamespace = values['lease-namespace'] ?? process.env.POD_NAMESPACE ?? values.namespace;
   if (!leaseNamespace) return usage('--lease-namespace is required outside a pod (in a pod it defaults to $POD_NAMESPACE)');
   const opts: OperatorOptions = {
@@ -72,6 +98,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     // Unique per process: a restarted replica must not think it still holds the lease.
     identity: values.identity ?? `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`,
     http,
+    webhook,
   };
   process.stderr.on('error', () => {});
   const log = createLogger(process.stderr, level);
@@ -82,4 +109,28 @@ export async function runOperator(argv: string[]): Promise<number> {
 function usage(msg: string): number {
   process.stderr.write(`fdstore operator: ${msg}\n`);
   return EXIT_USAGE;
+}
+
+/** --webhook and the flags that go with it; throws the usage message. */
+function webhookOptions(v: Record<string, string | boolean | undefined>): WebhookOptions | null {
+  const str = (k: string): string | undefined => (typeof v[k] === 'string' ? v[k] : undefined);
+  const at = str('webhook');
+  if (at === undefined || at === 'off') return null;
+  const mode = str('inject-mode') ?? 'auto';
+  if (mode !== 'auto' && mode !== 'native' && mode !== 'classic') throw new Error('--inject-mode must be auto, native or classic');
+  let listen: ListenAddress | null;
+  try {
+    listen = parseListen(at);
+  } catch (e) {
+    throw new Error(`--webhook: ${(e as Error).message}`);
+  }
+  if (listen === null) return null;
+  return {
+    listen,
+    certFile: str('webhook-cert') ?? `${WEBHOOK_CERT_DIR}/tls.crt`,
+    keyFile: str('webhook-key') ?? `${WEBHOOK_CERT_DIR}/tls.key`,
+    mode,
+    sidecar: str('inject-sidecar') ?? null,
+    image: `localhost/fdstore:${packageVersion()}`,
+  };
 }

@@ -53,6 +53,9 @@ Options:
   --listen ADDR           deprecated name of --http (logs a warning)
   --dedupe METHOD         duplicate detection: auto|dupfd-query|kcmp|fstat (default
                           auto: F_DUPFD_QUERY, then kcmp, then fstat); for diagnostics
+  --exit-when-done SPAN   exit (0) once the main process of every --container has
+                          exited and none started again for SPAN: for the pods of
+                          Jobs in classic mode (docs/injector.md); default: never
   --log-level LEVEL       debug|info|warning|error (default info); JSON lines on stderr
   -V, --version           print the version and exit
   -h, --help              this text
@@ -127,4 +130,19 @@ Options:
   --log-level L           debug|info|warning|error (default info)
   -h, --help              this text
   -V, --version           print the version
+
+The injector (docs/injector.md): a mutating admission webhook that adds the sidecar
+to pods an FdStorePolicy with spec.injection.enabled selects (or annotated
+fdstore.dev/inject: "true"). Served by every replica, not only the leader.
+  --webhook HOST:PORT|off serve POST /inject (AdmissionReview v1) over HTTPS here
+                          (default off; the chart: 0.0.0.0:9443)
+  --webhook-cert FILE     the serving certificate, PEM (default
+                          /etc/fdstore/webhook/tls.crt); re-read when it changes
+  --webhook-key FILE      its private key (default /etc/fdstore/webhook/tls.key)
+  --inject-mode M         auto|native|classic (default auto: native when the API
+                          server's /version is 1.29 or later, classic before and
+                          while the version is unknown)
+  --inject-sidecar JSON   the sidecar settings, the chart's sidecar values plus image
+                          and pullPolicy (the chart passes them; default: the chart's
+                          defaults with image localhost/fdstore:VERSION)
 `;

@@ -49,11 +49,23 @@ const SPEC: OpenApiSchema = {
     injection: {
       type: 'object',
       description:
-        'Sidecar injection, for the admission webhook of a later release. Nothing reads it yet: pods are enrolled by including the chart\'s sidecar template.',
+        "Sidecar injection by the operator's mutating admission webhook (docs/injector.md): when enabled, a pod this policy selects (and wins) gets the fdstore sidecar when it is created, exactly as the chart's sidecar templates would add it; kubectl rollout restart brings it to running workloads. Pods are also injected when annotated fdstore.dev/inject: \"true\", and never when annotated \"false\". A container without an explicit command is not enrolled (its image's entrypoint is unknown to the webhook): set command, or annotate the pod fdstore.dev/entrypoint.NAME with it as a JSON list.",
       properties: {
         enabled: {
           type: 'boolean',
-          description: 'Will make the injector add the fdstore sidecar to pods this policy selects when they are created. Default false.',
+          description: 'Add the fdstore sidecar to the pods this policy selects when they are created. Default false: the policy configures only pods that carry the sidecar already (the chart\'s templates).',
+          default: false,
+        },
+        containers: {
+          type: 'array',
+          description: `The app containers to enrol (put behind the launcher), by name; unset or empty: every container of the pod (spec.containers) that has a command. At most ${POLICY_CONTAINERS_MAX}.`,
+          maxItems: POLICY_CONTAINERS_MAX,
+          'x-kubernetes-list-type': 'set',
+          items: { type: 'string', minLength: 1, maxLength: 63, pattern: DNS1123_LABEL_PATTERN },
+        },
+        probes: {
+          type: 'boolean',
+          description: "Also give each enrolled container a startupProbe and a readinessProbe on the agent's /readyz/NAME and a livenessProbe on /livez/NAME (the chart's sidecar.appProbes timings), where the container has none of its own. Only for apps that send READY=1: the startup probe waits for it. Default false.",
           default: false,
         },
       },

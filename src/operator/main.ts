@@ -13,6 +13,7 @@ import { formatAddress } from '../http/server.js';
 import { KubeApi } from './api.js';
 import { Controller } from './controller.js';
 import { OperatorHttp } from './http.js';
+import { Injector } from './injector.js';
 import { OperatorMetrics } from './metrics.js';
 import { Poller } from './agents/poller.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
@@ -70,6 +71,11 @@ export async function operate(o: OperatorOptions, log: Logger): Promise<number> 
     const a = await http.listen(o.http.host, o.http.port);
     log.info('http listening', { address: formatAddress({ host: a.address, port: a.port }) });
   }
+  // Every replica serves the webhook (it only reads the policy cache); not only the leader.
+  const injector = o.webhook
+    ? new Injector({ kc, options: o.webhook, policies: () => policies.list(), synced: () => policies.stats().synced, log, metrics })
+    : null;
+  await injector?.start();
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
@@ -97,7 +103,7 @@ export async function operate(o: OperatorOptions, log: Logger): Promise<number> 
   setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS).unref();
   controller.stop();
   await elector.stop();
-  await Promise.all([pods.stop(), policies.stop(), http?.close()]);
+  await Promise.all([pods.stop(), policies.stop(), http?.close(), injector?.stop()]);
   log.info('stopped');
   return 0;
 }

@@ -3,7 +3,9 @@
  * (verbs, resources, HTTP codes, event reasons): no pod or policy names, so 10,000
  * pods cost the same number of series as one.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { REVIEW_RESULTS, type ReviewResult } from '../inject/review.js';
+import type { WebhookMetrics } from '../inject/server.js';
 import type { ControllerMetrics } from './controller.js';
 
 /** What a watch counts (kube/watch.ts WatchStats), read at scrape time. */
@@ -15,7 +17,7 @@ export interface WatchCounts {
   synced: boolean;
 }
 
-export class OperatorMetrics implements ControllerMetrics {
+export class OperatorMetrics implements ControllerMetrics, WebhookMetrics {
   readonly apiRequests: Counter<'verb' | 'resource' | 'code'>;
   private readonly reconciles: Counter<'result'>;
   private readonly depth: Gauge;
@@ -25,6 +27,9 @@ export class OperatorMetrics implements ControllerMetrics {
   readonly leader: Gauge;
   readonly polls: Counter<'result'>;
   private readonly watchRebuilds: Counter<'resource' | 'why'>;
+  private readonly reviews: Counter<'result'>;
+  private readonly reviewSeconds: Histogram;
+  private readonly certReloads: Counter<'result'>;
   /** Set by the composition root once the watches exist. */
   watches: () => WatchCounts[] = () => [];
 
@@ -55,9 +60,22 @@ export class OperatorMetrics implements ControllerMetrics {
       },
     });
     this.watchRebuilds = rebuilds;
+    this.reviews = new Counter({ name: 'fdstore_operator_admission_reviews_total', help: 'AdmissionReviews answered by the injector, by result (bad_request: refused with 4xx; error, invalid_object, not_synced: allowed unchanged with a warning).', labelNames: ['result'], registers });
+    this.reviewSeconds = new Histogram({ name: 'fdstore_operator_admission_review_seconds', help: 'Time from the request to the answer of an AdmissionReview.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    this.certReloads = new Counter({ name: 'fdstore_operator_webhook_cert_reloads_total', help: 'Re-reads of the webhook certificate that changed it (ok) or failed (error: the old one stays).', labelNames: ['result'], registers });
+    for (const r of REVIEW_RESULTS) this.reviews.inc({ result: r }, 0);
     this.apiRequests.inc({ verb: 'get', resource: 'fdstores', code: '200' }, 0);
     for (const r of ['ok', 'error']) this.reconciles.inc({ result: r }, 0);
     for (const r of ['changed', 'unchanged', 'error']) this.polls.inc({ result: r }, 0);
+  }
+
+  reviewed(result: ReviewResult, seconds: number): void {
+    this.reviews.inc({ result });
+    this.reviewSeconds.observe(seconds);
+  }
+
+  certReloaded(ok: boolean): void {
+    this.certReloads.inc({ result: ok ? 'ok' : 'error' });
   }
 
   reconciled(result: 'ok' | 'error'): void {

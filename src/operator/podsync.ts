@@ -11,7 +11,8 @@ import type { OperatorApi } from './api.js';
 import { renderConfig } from './policy/render.js';
 import { resolvePolicy } from './policy/resolve.js';
 import { buildStatus, comparable, forApi, mergePatch } from './status/fdstore.js';
-import { eventsBetween } from './status/events.js';
+import { eventsBetween, type PodEvent } from './status/events.js';
+import { injectionEvents } from './status/injection.js';
 import type { EventLimiter } from './status/ratelimit.js';
 import { AGENT_PORT_NAME, CONFIG_ANNOTATION, DEFAULT_AGENT_PORT, PORT_ANNOTATION, type FdStorePolicy, type FdStoreStatus, type Pod } from './types.js';
 import type { Clock } from './ports.js';
@@ -56,7 +57,11 @@ export async function syncPod(pod: Pod, st: PodState, d: SyncDeps): Promise<void
   }
   if (!st.storeKnown) {
     const existing = await d.api.getFdStore(ns, name);
-    if (existing === null) await d.api.createFdStore(pod);
+    if (existing === null) {
+      await d.api.createFdStore(pod);
+      // Once per pod: the replica that creates its FdStore says what the injector left alone.
+      await send(pod, injectionEvents(pod.metadata.annotations), d);
+    }
     else if (existing.metadata.uid !== undefined && existing.metadata.ownerReferences?.some((o) => o.uid !== pod.metadata.uid)) {
       // An FdStore left from an older pod of the same name (StatefulSets reuse names):
       // its status is not this pod's. The garbage collector removes it; start fresh.
@@ -96,6 +101,10 @@ async function sendEvents(pod: Pod, st: PodState, d: SyncDeps): Promise<void> {
   const events = eventsBetween(st.evented, a, known);
   // Marked first: an event that fails to send is not retried forever (events are best effort).
   st.evented = a;
+  await send(pod, events, d);
+}
+
+async function send(pod: Pod, events: PodEvent[], d: SyncDeps): Promise<void> {
   const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
   for (const e of events) {
     const admitted = d.limiter.admit(key, e);

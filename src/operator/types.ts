@@ -59,7 +59,7 @@ export interface FdStorePolicy {
     priority?: number;
     defaults?: Settings;
     containers?: ({ name: string } & Settings)[];
-    injection?: { enabled?: boolean };
+    injection?: { enabled?: boolean; containers?: string[]; probes?: boolean };
   };
   status?: PolicyStatus;
 }

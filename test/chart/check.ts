@@ -8,7 +8,7 @@ import type { Obj } from './helm.js';
 import { monitorErrors } from './monitors.js';
 import { modelOf, unknownFields } from './strict.js';
 
-const CLUSTER_SCOPED = new Set(['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set(['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration']);
 export const AGENT_UID = 64919;
 
 /** Kubernetes-valid and closed: throws (with every problem) when not. namespace null: objects of a user's chart, which leave it to helm. */

@@ -16,6 +16,8 @@ const ALL_ON = {
   example: { enabled: true },
 };
 const OPERATOR_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Lease', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'];
+/** The injector (injector.enabled, default on): its webhook configuration and the Secret with the chart's certificate. */
+const INJECTOR_KINDS = ['MutatingWebhookConfiguration', 'Secret'];
 
 const operator = (objs: Obj[]): Obj => one(objs, 'Deployment', '-operator');
 const opContainer = (objs: Obj[]): Obj => operator(objs).spec.template.spec.containers[0];
@@ -25,7 +27,7 @@ describe.each(KUBES)('Kubernetes %s', (kube) => {
   const allOn = render({ kube, values: ALL_ON });
 
   it('defaults: the CRDs and the operator, nothing else (monitors, dashboard, example off)', () => {
-    expect(kinds(defaults)).toEqual([...OPERATOR_KINDS, 'CustomResourceDefinition', 'CustomResourceDefinition'].sort());
+    expect(kinds(defaults)).toEqual([...OPERATOR_KINDS, ...INJECTOR_KINDS, 'CustomResourceDefinition', 'CustomResourceDefinition'].sort());
   });
 
   it('every object of the default and the all-on render is valid and has no unknown field', () => {
@@ -58,12 +60,12 @@ describe('the operator', () => {
     expect(dep.spec.replicas).toBe(2);
     expect(c.image).toBe('localhost/fdstore:0.1.0');
     expect(c.args).toEqual(['operator', '--lease-namespace', '$(POD_NAMESPACE)', '--lease-name', 'fdstore-operator', '--identity', '$(POD_NAME)',
-      '--http', '0.0.0.0:9722', '--log-level', 'info']);
+      '--http', '0.0.0.0:9722', '--log-level', 'info', '--webhook', '0.0.0.0:9443', '--inject-mode', 'auto', '--inject-sidecar', expect.stringMatching(/^\{"appProbes":/)]);
     expect(c.env).toEqual([
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     ]);
-    expect(c.ports).toEqual([{ name: 'http-metrics', containerPort: 9722, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([{ name: 'http-metrics', containerPort: 9722, protocol: 'TCP' }, { name: 'webhook', containerPort: 9443, protocol: 'TCP' }]);
   });
 
   it('liveness on /healthz, readiness on /readyz, resources set', () => {
@@ -111,7 +113,7 @@ describe('the operator', () => {
   it('the Service selects the operator pods and targets the metrics port', () => {
     const svc = one(objs, 'Service');
     expect(svc.spec.selector).toEqual(dep.spec.template.metadata.labels && dep.spec.selector.matchLabels);
-    expect(svc.spec.ports).toEqual([{ name: 'http-metrics', port: 9722, targetPort: 'http-metrics', protocol: 'TCP' }]);
+    expect(svc.spec.ports).toEqual([{ name: 'http-metrics', port: 9722, targetPort: 'http-metrics', protocol: 'TCP' }, { name: 'webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' }]);
   });
 
   it('serviceAccount.create=false uses the named one; operator.enabled=false with crds off renders nothing', () => {

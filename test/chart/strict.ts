@@ -24,6 +24,8 @@ const TYPES: Record<string, [string, string]> = {
   'v1/Service': ['v1/Service', 'IService'],
   'v1/ServiceAccount': ['v1/ServiceAccount', 'IServiceAccount'],
   'v1/ConfigMap': ['v1/ConfigMap', 'IConfigMap'],
+  'v1/Secret': ['v1/Secret', 'ISecret'],
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': ['admissionregistration.k8s.io/v1/MutatingWebhookConfiguration', 'IMutatingWebhookConfiguration'],
   'v1/Pod': ['v1/Pod', 'IPod'],
   'policy/v1/PodDisruptionBudget': ['policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
   'rbac.authorization.k8s.io/v1/ClusterRole': ['rbac.authorization.k8s.io/v1/ClusterRole', 'IClusterRole'],

@@ -19,9 +19,11 @@ const values = parse(valuesText) as Record<string, unknown>;
  */
 const OPEN_MAPS = [
   /^\.global$/,
-  /\.(labels|annotations|podAnnotations|podLabels|nodeSelector)$/,
+  /\.(labels|annotations|podAnnotations|podLabels|nodeSelector|matchLabels)$/,
   /\.resources\.(requests|limits)$/,
   /\.affinity\.(nodeAffinity|podAffinity|podAntiAffinity)$/,
+  // LabelSelectors and a cert-manager issuerRef, passed through to the API server
+  /\.(namespaceSelector|objectSelector|issuerRef)$/,
 ];
 
 function* objectNodes(s: Schema, path = ''): Generator<[string, Schema]> {
@@ -62,7 +64,7 @@ describe('values.schema.json', () => {
     const open = [...objectNodes(schema)].filter(([, s]) => s.additionalProperties !== false).map(([p]) => p);
     expect(open.filter((p) => !OPEN_MAPS.some((r) => r.test(p)))).toEqual([]);
     // and each free map still types its values
-    for (const [p, s] of objectNodes(schema)) if (OPEN_MAPS.some((r) => r.test(p)) && !/\.affinity\.|^\.global$/.test(p)) expect([p, typeof s.additionalProperties]).toEqual([p, 'object']);
+    for (const [p, s] of objectNodes(schema)) if (OPEN_MAPS.some((r) => r.test(p)) && !/\.affinity\.|^\.global$|Selector$|issuerRef$/.test(p)) expect([p, typeof s.additionalProperties]).toEqual([p, 'object']);
   });
 
   it('names exactly the keys of values.yaml (and global, which Helm gives a subchart, and the three fields of an affinity)', () => {
@@ -91,7 +93,7 @@ describe('values.yaml', () => {
       return /^\s*#/.test(lines[i - 1] ?? '') ? [] : [`${i + 1}: ${line.trim()}`];
     });
     // keys inside a free map (resource quantities, the default grafana label) are its value, documented with it
-    expect(undocumented.filter((l) => !/: (requests|limits|cpu|memory|grafana_dashboard):/.test(l))).toEqual([]);
+    expect(undocumented.filter((l) => !/: (requests|limits|cpu|memory|grafana_dashboard|matchExpressions|operator|values):/.test(l))).toEqual([]);
   });
 
   it('README.md\'s table lists every key', () => {

@@ -9,6 +9,8 @@ and for the example. Every one takes the same dict:
   options     optional: overrides of sidecar.* (e.g. dict "mode" "classic")
   container   (fdstore.app.*) the app container being written; one of containers
   command     (fdstore.app.command) the app's own command and args, as a list
+  restartPolicy  optional: the pod's restartPolicy; Never or OnFailure (a Job's pod) in
+              classic mode make the agent exit once the apps are done (--exit-when-done)
 
 Pod side:       fdstore.sidecar.podLabels, .podSpec, .initContainers, .containers, .volumes
 App container:  fdstore.app.command, .env, .volumeMounts, .probes
@@ -58,6 +60,19 @@ the image, and the mode picked for this API server. */}}
 {{- toYaml $s -}}
 {{- end -}}
 
+{{/* The sidecar values the operator's injector renders from (--inject-sidecar, JSON):
+the same keys the templates above read, so a pod injected by the webhook gets what these
+templates give a pod for the same values (test/chart/inject-equivalence.test.ts). mode
+and appProbes.enabled are left out: the injector takes the mode from the API server's
+version and the probes from the FdStorePolicy. */}}
+{{- define "fdstore.sidecar.injectSettings" -}}
+{{- $s := omit (deepCopy .Values.sidecar) "mode" -}}
+{{- $_ := set $s "appProbes" (omit $s.appProbes "enabled") -}}
+{{- $_ := set $s "image" (include "fdstore.image" .Values) -}}
+{{- $_ := set $s "pullPolicy" .Values.image.pullPolicy -}}
+{{- toJson $s -}}
+{{- end -}}
+
 {{/* The settings for one app container: fails when it is not among containers. */}}
 {{- define "fdstore.app.settings" -}}
 {{- $s := include "fdstore.sidecar.settings" . | fromYaml -}}
@@ -104,6 +119,13 @@ before the apps (startupProbe /healthz) and outlives their restarts. */}}
     - {{ printf "0.0.0.0:%d" (int $s.port) | quote }}
     - --log-level
     - {{ $s.logLevel | quote }}
+    {{- /* A Job's pod: a classic sidecar that never exits would keep it running forever. Never:
+    no app restarts, so at once; OnFailure: after the kubelet's 5-minute CrashLoopBackOff cap
+    (src/inject/pieces.ts EXIT_WHEN_DONE). Native sidecars are stopped by the kubelet. */}}
+    {{- if and (eq $s.mode "classic") (has (toString .restartPolicy) (list "Never" "OnFailure")) }}
+    - --exit-when-done
+    - {{ ternary "0s" "330s" (eq (toString .restartPolicy) "Never") | quote }}
+    {{- end }}
     {{- range $s.extraArgs }}
     - {{ . | quote }}
     {{- end }}

@@ -13,8 +13,8 @@ export interface PodEvent {
   message: string;
 }
 
-export type EventReason = 'FdsRestored' | 'WatchdogExpired' | 'StartTimeout' | 'StoreFull' | 'StoreLost' | 'ConfigRejected' | 'ConfigApplied';
-export const EVENT_REASONS: readonly EventReason[] = ['FdsRestored', 'WatchdogExpired', 'StartTimeout', 'StoreFull', 'StoreLost', 'ConfigRejected', 'ConfigApplied'];
+export type EventReason = 'FdsRestored' | 'WatchdogExpired' | 'StartTimeout' | 'StoreFull' | 'StoreLost' | 'ConfigRejected' | 'ConfigApplied' | 'ContainerNotWrapped';
+export const EVENT_REASONS: readonly EventReason[] = ['FdsRestored', 'WatchdogExpired', 'StartTimeout', 'StoreFull', 'StoreLost', 'ConfigRejected', 'ConfigApplied', 'ContainerNotWrapped'];
 
 /** What the last written FdStore said about the agent: survives an operator restart or failover. */
 export interface LastKnown {

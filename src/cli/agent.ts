@@ -56,6 +56,7 @@ export async function runAgent(argv: string[]): Promise<number> {
         // sockets (socket activation) to systemd users.
         listen: { type: 'string' },
         dedupe: { type: 'string' },
+        keeper: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
@@ -82,7 +83,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     if ((e as { code?: string }).code !== 'ECONFIG') throw e;
     return usage((e as Error).message);
   }
-  const { level, dedupe, initial, listen, runDir } = settings;
+  const { level, dedupe, initial, listen, runDir, keeper } = settings;
   const configs = initial.loaded.containers;
   // A log reader that went away (EPIPE) must not take the stores down with an
   // unhandled 'error' event: the agent keeps serving without its log.
@@ -168,6 +169,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       configs,
       dedupe,
       uid: process.getuid?.() ?? 0,
+      ...(keeper !== null ? { keeper: { path: keeper } } : {}),
       checkBudget: (all) => {
         checkFdBudget(all, hard);
         try {
@@ -263,6 +265,8 @@ interface Settings {
   pollMs: number;
   listen: ListenAddress | null;
   runDir: string;
+  /** The keeper's socket, null without one. */
+  keeper: string | null;
 }
 
 /** Everything the flags and the config file say; ConfigError when they are wrong. */
@@ -285,7 +289,9 @@ function settingsOf(values: AgentValues): Settings {
   const flags = flagSettings(values);
   const initial = loadInitial(configFile, flags, readConfigFile);
   const listen = parseListen(http ?? oldListen ?? DEFAULT_LISTEN);
-  return { level, dedupe, flags, configFile, initial, pollMs, listen, runDir };
+  const keeper = str('keeper') ?? null;
+  if (keeper === '') throw new ConfigError('--keeper needs the path of the keeper socket');
+  return { level, dedupe, flags, configFile, initial, pollMs, listen, runDir, keeper };
 }
 
 function flagSettings(values: AgentValues): FlagSettings {

@@ -41,7 +41,8 @@ static const char usage_text[] =
 	"\n"
 	"  --run-dir DIR   serve DIR/" KEEPER_DIR "/" KEEPER_SOCKET " (the directory is created 0700)\n"
 	"  --socket PATH   serve PATH (its directory must exist, be ours and 0700)\n"
-	"  --max-fds N     fds kept at most (default " "65536" "; RLIMIT_NOFILE must allow N + 259)\n"
+	"  --max-fds N     fds kept at most (default 65536, or what RLIMIT_NOFILE allows;\n"
+	"                  the limit must allow N + 259)\n"
 	"  --uid UID       the only uid allowed to connect (default: the keeper's own)\n"
 	"  --help          this text\n"
 	"  --version       print the version\n"
@@ -216,6 +217,7 @@ int main(int argc, char **argv)
 	static char path[sizeof ((struct sockaddr_un *)0)->sun_path + 64];
 	const char *run_dir = NULL, *socket_path = NULL;
 	unsigned long max = KEEPER_SLOTS_DEFAULT;
+	int max_given = 0;
 	uid_t allowed = geteuid();
 	struct rlimit rl;
 	struct pollfd pf[2];
@@ -228,7 +230,7 @@ int main(int argc, char **argv)
 		if (i + 1 >= argc) die(KEEPER_EXIT_USAGE, "unknown or incomplete option %s (see --help)", a);
 		if (!strcmp(a, "--run-dir")) run_dir = argv[++i];
 		else if (!strcmp(a, "--socket")) socket_path = argv[++i];
-		else if (!strcmp(a, "--max-fds")) max = number(a, argv[++i], KEEPER_SLOTS_MAX);
+		else if (!strcmp(a, "--max-fds")) max = number(a, argv[++i], KEEPER_SLOTS_MAX), max_given = 1;
 		else if (!strcmp(a, "--uid")) allowed = (uid_t)number(a, argv[++i], 0xfffffffeUL);
 		else die(KEEPER_EXIT_USAGE, "unknown option %s (see --help)", a);
 	}
@@ -243,6 +245,9 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	/* Without --max-fds: as many as the limit allows, up to the default. */
+	if (!max_given && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < max + RESERVED_FDS && rl.rlim_cur > RESERVED_FDS)
+		max = rl.rlim_cur - RESERVED_FDS;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < max + RESERVED_FDS)
 		die(KEEPER_EXIT_USAGE, "--max-fds %lu needs RLIMIT_NOFILE >= %lu, have %lu", max, max + RESERVED_FDS, (unsigned long)rl.rlim_cur);
 	if (table_init(&table, (uint32_t)max) < 0) die(KEEPER_EXIT_SYSCALL, "cannot reserve %lu slots: %s", max, strerror(errno));

@@ -446,6 +446,7 @@ export class Agent {
       nowMs: this.d.nowMs,
       mainPidChanged: (c, pid) => this.lifecycle.mainPidChanged(c, pid),
       runs: this.runs,
+      beforeBarrierAck: () => this.keeper?.flush(),
     };
   }
 }

@@ -173,6 +173,11 @@ export class Keeping {
     this.link.start();
   }
 
+  /** Send the journal now (a BARRIER=1 is about to be acknowledged). */
+  flush(): void {
+    this.link.flush();
+  }
+
   /** Agent stop: no message, the keeper keeps everything for the next agent. */
   close(): void {
     this.link.close();

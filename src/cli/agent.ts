@@ -123,6 +123,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       version: packageVersion(),
       processFds: () => ({ open: sys.countFds(), max: nofileMax(sys.getNofile().soft) }),
       statusWaiters: () => status.waiting,
+      ...(keeper !== null ? { keeper: () => agent.keeperInfo } : {}),
     });
     const source: ConfigSource = new ConfigSource(
       {

@@ -83,9 +83,15 @@ export class Keeping {
   }
 
   /** StoreOps hooks for one container's store. */
-  storeHooks(container: string): { added(e: Entry): void; removed(e: Entry): void } {
+  storeHooks(container: string): { added(entries: readonly Entry[]): void; removed(e: Entry): void } {
+    // One call per FDSTORE=1 message, not per fd: every entry of it has the same name and poll flag.
     return {
-      added: (e) => this.link.tryAdd(e.id, e.fd, encodeMeta({ kind: 'store', container, name: e.name, poll: e.poll })),
+      added: (entries) => {
+        const e = entries[0];
+        if (e === undefined) return;
+        const meta = encodeMeta({ kind: 'store', container, name: e.name, poll: e.poll });
+        this.link.tryAddMany(entries.map((x) => x.id), entries.map((x) => x.fd), meta);
+      },
       removed: (e) => this.link.remove(e.id),
     };
   }

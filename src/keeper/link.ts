@@ -129,12 +129,16 @@ export class KeeperLink {
 
   /** A mirror add that may not fit: logged once, counted in mirror.unmirrored. */
   tryAdd(key: unknown, fd: number, meta: string): void {
+    this.tryAddMany([key], [fd], meta);
+  }
+
+  tryAddMany(keys: readonly unknown[], fds: readonly number[], meta: string): void {
     try {
-      this.mirror.add(key, fd, meta);
+      this.mirror.addMany(keys, fds, meta);
       this.schedule();
     } catch (e) {
       if (!(e instanceof MirrorFullError)) throw e;
-      this.mirror.unmirrored++;
+      this.mirror.unmirrored += keys.filter((k) => !this.mirror.has(k)).length;
       this.d.log.once('keeper-full', 'error', 'keeper full: fds stored from now on do not survive an agent restart', { error: e.message });
     }
   }

@@ -16,6 +16,8 @@ interface Item {
   meta: number;
   /** The keeper has it (sent, or found there at start). */
   sent: boolean;
+  /** Removed before it was sent: skipped by the flush (its fd may be closed and reused). */
+  cancelled: boolean;
 }
 
 interface MetaSlot {
@@ -38,7 +40,8 @@ export class Mirror {
   private nextSlot = 0;
   private freeMetas: number[] = [];
   private nextMeta = 0;
-  private pendingAdds = new Map<unknown, Item>();
+  /** Adds not sent yet, in order (cancelled ones are skipped: no Map on the per-fd path). */
+  private pendingAdds: Item[] = [];
   private pendingDeletes: number[] = [];
   private resetPending = false;
   private blob: string | null = null;
@@ -52,25 +55,40 @@ export class Mirror {
     return this.items.size;
   }
 
+  has(key: unknown): boolean {
+    return this.items.has(key);
+  }
+
   /** True when flush() would produce a message. */
   get dirty(): boolean {
-    return this.resetPending || this.pendingAdds.size > 0 || this.pendingDeletes.length > 0 || this.blob !== this.blobSent;
+    return this.resetPending || this.pendingAdds.length > 0 || this.pendingDeletes.length > 0 || this.blob !== this.blobSent;
   }
 
   /** A new fd to mirror. Throws MirrorFullError when every slot is taken. */
   add(key: unknown, fd: number, meta: string): void {
-    if (this.items.has(key)) this.remove(key);
-    const slot = this.takeSlot();
-    let id: number;
-    try {
-      id = this.refMeta(meta);
-    } catch (e) {
-      this.freeSlots.push(slot);
-      throw e;
+    this.addMany([key], [fd], meta);
+  }
+
+  /**
+   * Several fds with one metadata (one FDSTORE=1 message): one metadata lookup for
+   * all. Throws MirrorFullError when the slots run out; those before it are added.
+   */
+  addMany(keys: readonly unknown[], fds: readonly number[], meta: string): void {
+    const id = this.refMeta(meta, keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      if (this.items.has(key)) this.remove(key);
+      let slot: number;
+      try {
+        slot = this.takeSlot();
+      } catch (e) {
+        for (let k = i; k < keys.length; k++) this.unrefMeta(id);
+        throw e;
+      }
+      const item: Item = { slot, fd: fds[i]!, meta: id, sent: false, cancelled: false };
+      this.items.set(key, item);
+      this.pendingAdds.push(item);
     }
-    const item: Item = { slot, fd, meta: id, sent: false };
-    this.items.set(key, item);
-    this.pendingAdds.set(key, item);
   }
 
   /** Before the fd is closed. Unknown keys are ignored. */
@@ -79,7 +97,7 @@ export class Mirror {
     if (!item) return;
     this.items.delete(key);
     if (item.sent) this.pendingDeletes.push(item.slot);
-    else this.pendingAdds.delete(key);
+    else item.cancelled = true;
     this.freeSlots.push(item.slot);
     this.unrefMeta(item.meta);
   }
@@ -98,7 +116,7 @@ export class Mirror {
       this.metaText.set(meta, metaText);
     }
     m.refs++;
-    this.items.set(key, { slot, fd, meta: m.id, sent: true });
+    this.items.set(key, { slot, fd, meta: m.id, sent: true, cancelled: false });
     this.nextSlot = Math.max(this.nextSlot, slot + 1);
     this.nextMeta = Math.max(this.nextMeta, m.id + 1);
   }
@@ -129,10 +147,10 @@ export class Mirror {
     this.maxSlots = maxSlots;
     this.resetPending = true;
     this.pendingDeletes = [];
-    this.pendingAdds = new Map();
-    for (const [k, it] of this.items) {
+    this.pendingAdds = [];
+    for (const it of this.items.values()) {
       it.sent = false;
-      this.pendingAdds.set(k, it);
+      this.pendingAdds.push(it);
     }
     for (const m of this.metas.values()) m.sent = false;
     this.blobSent = null;
@@ -149,22 +167,30 @@ export class Mirror {
     if (this.blob !== null && this.blob !== this.blobSent) b.state(Buffer.from(this.blob, 'utf8'));
     this.blobSent = this.blob;
     // Grouped by metadata: one 'A' record per (container, name, poll) of the turn.
-    const byMeta = new Map<number, Item[]>();
-    for (const it of this.pendingAdds.values()) {
-      let g = byMeta.get(it.meta);
-      if (!g) byMeta.set(it.meta, (g = []));
-      g.push(it);
+    // Plain arrays, one pass: this runs once per 253 fds on the store's hot path.
+    const slots = new Map<number, number[]>();
+    const fds = new Map<number, number[]>();
+    for (const it of this.pendingAdds) {
+      if (it.cancelled) continue;
+      let s = slots.get(it.meta);
+      let f = fds.get(it.meta);
+      if (s === undefined || f === undefined) {
+        slots.set(it.meta, (s = []));
+        fds.set(it.meta, (f = []));
+      }
+      s.push(it.slot);
+      f.push(it.fd);
       it.sent = true;
     }
-    this.pendingAdds = new Map();
-    for (const [id, group] of byMeta) {
+    this.pendingAdds = [];
+    for (const [id, group] of slots) {
       const text = this.metaText.get(id)!;
       const m = this.metas.get(text)!;
       if (!m.sent) {
         b.meta(id, Buffer.from(text, 'utf8'));
         m.sent = true;
       }
-      b.add(id, group.map((i) => i.slot), group.map((i) => i.fd));
+      b.add(id, group, fds.get(id)!);
     }
     return b.take();
   }
@@ -176,7 +202,7 @@ export class Mirror {
     return this.nextSlot++;
   }
 
-  private refMeta(text: string): number {
+  private refMeta(text: string, n = 1): number {
     let m = this.metas.get(text);
     if (!m) {
       const id = this.freeMetas.pop() ?? (this.nextMeta < KEEPER_METAS_MAX ? this.nextMeta++ : -1);
@@ -185,7 +211,7 @@ export class Mirror {
       this.metas.set(text, m);
       this.metaText.set(id, text);
     }
-    m.refs++;
+    m.refs += n;
     return m.id;
   }
 

@@ -29,8 +29,8 @@ export interface StoreOps {
   close(fd: number): void;
   /** Store ids, shared by every store of the agent (they key one epoll set). */
   nextId(): number;
-  /** An entry is in the store for good (after its epoll registration): the keeper mirrors it. */
-  added?(e: Entry): void;
+  /** Entries of one message are in the store for good (after their epoll registration): the keeper mirrors them. */
+  added?(entries: readonly Entry[]): void;
   /** An entry leaves the store, before its fd is closed. */
   removed?(e: Entry): void;
 }
@@ -167,7 +167,7 @@ export class FdStore {
     // in the buckets, so duplicates within the message were found (F3.12).
     const failed = poll && fresh.length > 0 ? this.register(fresh, result) : 0;
     result.stored = fresh.length - failed;
-    if (this.ops.added) for (const e of fresh) if (this.entries.get(e.id) === e) this.ops.added(e);
+    if (this.ops.added && result.stored > 0) this.ops.added(failed === 0 ? fresh : fresh.filter((e) => this.entries.get(e.id) === e));
     return result;
   }
 

@@ -6,7 +6,7 @@
  *
  *   BENCH_REPS=N    repetitions of each store measurement (default 7; restores, which
  *                   are cheaper and noisier, get 3N); medians are reported
- *   BENCH_ONLY=...  comma-separated subset of store,restore,demo,s6,agent-idle,operator,webhook
+ *   BENCH_ONLY=...  comma-separated subset of store,keeper,restore,demo,s6,agent-idle,operator,webhook
  *   BENCH_WEBHOOK_N=N  AdmissionReviews per kind in the webhook step (default 3000)
  *   BENCH_OPERATOR_PODS=N  enrolled pods of the operator step (default 1000; its
  *                   baseline is 100 pods in the same run)
@@ -25,10 +25,11 @@ import { restoreBench } from './lib/restore.js';
 import { s6Bench } from './lib/s6.js';
 import { storeBench } from './lib/store.js';
 import { webhookBench } from './lib/webhook.js';
+import { keeperBench } from './lib/keeper.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 7);
 const RESTORE_REPS = 3 * REPS;
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'store,restore,demo,s6,agent-idle,operator,webhook').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'store,keeper,restore,demo,s6,agent-idle,operator,webhook').split(','));
 
 function say(s) {
   process.stderr.write(s);
@@ -63,6 +64,7 @@ async function main() {
   say('ok\n');
   const res = { date: new Date().toISOString(), reps: { store: REPS, restore: RESTORE_REPS }, environment: environment() };
   res.store = await step('store', () => storeBench(REPS, say));
+  res.keeper = await step('keeper', () => keeperBench(REPS, say));
   res.restore = await step('restore', () => restoreBench(RESTORE_REPS, say));
   res.demo = await step('demo', () => demoBench().catch((e) => ({ error: e.message })));
   const agent1000 = res.store?.rows.find((r) => r.fds === 1000)?.agent.medianNs;

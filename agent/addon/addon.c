@@ -373,6 +373,56 @@ static napi_value ChmodAt(napi_env env, napi_callback_info info) {
   return num(env, r);
 }
 
+static napi_value KeeperConnect(napi_env env, napi_callback_info info) {
+  struct scm_peer p;
+  napi_value obj;
+  char *path;
+  int r;
+  ARGS(1);
+  if (!(path = get_string(env, argv[0]))) return type_error(env, "fdstore: path must be a string without NUL");
+  r = keeper_connect(path, &p);
+  free(path);
+  if (r < 0) return num(env, r);
+  if (napi_create_object(env, &obj) != napi_ok || !set(env, obj, "fd", num(env, p.fd)) ||
+      !set(env, obj, "pid", num(env, p.pid)) || !set(env, obj, "uid", num(env, p.uid)) ||
+      !set(env, obj, "gid", num(env, p.gid)) || !set(env, obj, "pidfd", num(env, -1))) {
+    close(p.fd);
+    return fail(env, "fdstore: building Accepted");
+  }
+  return obj;
+}
+
+static napi_value KeeperSend(napi_env env, napi_callback_info info) {
+  void *data;
+  size_t len;
+  uint32_t nfds, i;
+  int fds[FDSTORE_FDS_PER_MSG];
+  bool ok;
+  ARGS(4);
+  INT_ARG(0, fd);
+  INT_ARG(3, timeout_ms);
+  if (napi_is_buffer(env, argv[1], &ok) != napi_ok || !ok) return type_error(env, "fdstore: data must be a Buffer");
+  CHECK(napi_get_buffer_info(env, argv[1], &data, &len));
+  if (napi_is_array(env, argv[2], &ok) != napi_ok || !ok) return type_error(env, "fdstore: fds must be an array");
+  CHECK(napi_get_array_length(env, argv[2], &nfds));
+  if (nfds > FDSTORE_FDS_PER_MSG) return num(env, -EINVAL);
+  for (i = 0; i < nfds; i++) {
+    napi_value v;
+    int64_t x;
+    CHECK(napi_get_element(env, argv[2], i, &v));
+    if (!get_int(env, v, &x)) return type_error(env, "fdstore: fds must be numbers");
+    fds[i] = (int)x;
+  }
+  return num(env, (double)keeper_send((int)fd, data, len, fds, nfds, (int)timeout_ms));
+}
+
+static napi_value WaitReadable(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  INT_ARG(0, fd);
+  INT_ARG(1, timeout_ms);
+  return num(env, keeper_wait((int)fd, 1 /* POLLIN */, (int)timeout_ms));
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -390,6 +440,8 @@ NAPI_MODULE_INIT() {
       FN("setNonblock", SetNonblock),
       FN("lockExclusive", LockExclusive), FN("setDumpable", SetDumpable),
       FN("getDumpable", GetDumpable),     FN("chmodAt", ChmodAt),
+      FN("keeperConnect", KeeperConnect), FN("keeperSend", KeeperSend),
+      FN("waitReadable", WaitReadable),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;

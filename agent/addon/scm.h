@@ -108,4 +108,11 @@ int act_listen(int kind, const char *address, int backlog, int reuse_port);
 /* Set or clear O_NONBLOCK: 0 or -errno. */
 int act_set_nonblock(int fd, int on);
 
+/* keeper.c: the agent's keeper connection. */
+int keeper_connect(const char *path, struct scm_peer *out);
+/* poll(events) up to timeout_ms: 1 ready, 0 timed out, -errno. */
+int keeper_wait(int fd, int events, int timeout_ms);
+/* scm_send_fds, waiting up to timeout_ms for room: bytes, -ETIMEDOUT or -errno. */
+ssize_t keeper_send(int fd, const void *data, size_t len, const int *fds, size_t nfds, int timeout_ms);
+
 #endif

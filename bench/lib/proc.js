@@ -126,8 +126,8 @@ export async function run(cmd, args, timeoutMs = 60_000) {
 }
 
 /** The agent as the brief starts it: one container, a 19,000-fd store, no HTTP. */
-export async function startAgent(runDir) {
-  const args = [join(ROOT, 'bin', 'fdstore.js'), 'agent', '--run-dir', runDir, '--container', 'bench', '--fd-store-max', '19000', '--http', 'off'];
+export async function startAgent(runDir, extra = []) {
+  const args = [join(ROOT, 'bin', 'fdstore.js'), 'agent', '--run-dir', runDir, '--container', 'bench', '--fd-store-max', '19000', '--http', 'off', ...extra];
   const agent = new Child(process.execPath, args, { stderr: 'pipe' });
   await agent.waitLine((l) => l.includes('"agent ready"'), 20_000);
   return {

@@ -36,6 +36,23 @@ function storeSection(store) {
   ].join('\n');
 }
 
+function keeperSection(k) {
+  return [
+    '## Keeper: storing with the mirror on (issue 11)',
+    '',
+    `${num(k.fds)} unix-socket fds, 253 per FDSTORE=1, then BARRIER=1, into an agent without and with`,
+    '`--keeper`, alternated in the same run (medians). With the keeper, BARRIER=1 is acknowledged',
+    'only after the mirror was sent, so the span includes the extra `sendmsg` per turn.',
+    '',
+    table(['fds', 'without keeper', 'with keeper', 'with/without', 'keeper RSS before', 'keeper RSS after'], [
+      [num(k.fds), ms(k.without.medianNs), ms(k.with.medianNs), ratio(k.ratio), mib(k.keeperRssBeforeBytes), mib(k.keeperRssAfterBytes)],
+    ]),
+    '',
+    '- keeper RSS: VmRSS of fdstore-keeper with an empty table (after the warm-up) and holding',
+    '  the 19,000 fds; the kernel\'s own cost per fd (file table entries) is not in VmRSS.',
+  ].join('\n');
+}
+
 function restoreSection(restore) {
   const rows = restore.rows.map((r) => [num(r.fds), ms(r.agent.medianNs), ms(r.raw.medianNs), ratio(r.ratio)]);
   return [
@@ -87,6 +104,11 @@ function summary(res) {
     out.push(`- Store, 19,000 fds: agent/per-fd ${ratio(s19.ratioToPerFd)} (aim ≤ 1.50×: ${ok ? 'met' : 'NOT met'}); ` +
       `${num(s19.agent.fdsPerSecond)} fds/s; ${num(s19.agent.bytesPerFd)} bytes of RSS per stored fd.`);
   }
+  const k = res.keeper;
+  if (k) {
+    out.push(`- Keeper, ${num(k.fds)} fds: storing with the mirror ${ratio(k.ratio)} storing without (aim ≤ 1.20×: ${k.ratio <= 1.2 ? 'met' : 'NOT met'}); ` +
+      `keeper RSS ${mib(k.keeperRssAfterBytes)} holding them (${mib(k.keeperRssBeforeBytes)} empty).`);
+  }
   const r19 = res.restore?.rows.find((r) => r.fds === 19000);
   if (r19) out.push(`- Restore, 19,000 fds: ${ms(r19.agent.medianNs)} launcher start to first instruction, ${ratio(r19.ratio)} the raw C pair.`);
   const d = res.demo?.rows;
@@ -130,7 +152,7 @@ export function markdown(res) {
       'Every sample is in latest.json.',
     '',
     ...summary(res),
-    ...[res.store && storeSection(res.store), res.restore && restoreSection(res.restore), res.demo && demoSection(res.demo), res.s6 && s6Section(res.s6),
+    ...[res.store && storeSection(res.store), res.keeper && keeperSection(res.keeper), res.restore && restoreSection(res.restore), res.demo && demoSection(res.demo), res.s6 && s6Section(res.s6),
       res.agentIdle && agentIdleSection(res.agentIdle), res.operator && operatorSection(res.operator), res.webhook && webhookSection(res.webhook)]
       .filter(Boolean)
       .flatMap((s) => [s, '']),
@@ -210,6 +232,7 @@ bench/lib/operator.js).
 /** Each step: its key in the results, how its section's heading and its summary line start. */
 const STEPS = [
   { key: 'store', section: '## Store', bullet: '- Store' },
+  { key: 'keeper', section: '## Keeper', bullet: '- Keeper' },
   { key: 'restore', section: '## Restore', bullet: '- Restore' },
   { key: 'demo', section: '## Demo', bullet: '- Demo' },
   { key: 's6', section: '## s6-fdholder', bullet: null },

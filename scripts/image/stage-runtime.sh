@@ -21,9 +21,10 @@ AGENT_ID=64919
 ENTRY=build/fdstore                 # agent/entry/fdstore.c, built by the Dockerfile
 ADDON=agent/addon/build/Release/fdstore.node
 LAUNCHER=agent/launcher/fdstore-exec
+KEEPER=agent/keeper/fdstore-keeper   # static, like the launcher (docs/keeper.md)
 
 die() { echo "stage-runtime.sh: $*" >&2; exit 1; }
-for f in "$NODE_PREFIX/bin/node" "$ENTRY" "$ADDON" "$LAUNCHER" dist/cli/main.js bin/fdstore.js package.json; do
+for f in "$NODE_PREFIX/bin/node" "$ENTRY" "$ADDON" "$LAUNCHER" "$KEEPER" dist/cli/main.js bin/fdstore.js package.json; do
   [ -e "$f" ] || die "$f is missing"
 done
 rm -rf "$OUT"
@@ -73,9 +74,12 @@ mkdir -p "$app$APP"
 cp -a package.json bin dist "$app$APP/"
 install -D -m 0755 "$ADDON" "$app$APP/$ADDON"
 install -D -m 0755 "$LAUNCHER" "$app$APP/$LAUNCHER"
+install -D -m 0755 "$KEEPER" "$app$APP/$KEEPER"
 install -D -m 0755 "$ENTRY" "$app/usr/local/bin/fdstore"
 # The launcher at a fixed path too; the agent copies it from $APP/$LAUNCHER into each DIR/NAME.
 ln -s "$APP/$LAUNCHER" "$app/usr/local/bin/fdstore-exec"
+# The keeper's container runs the same image with this entrypoint.
+ln -s "$APP/$KEEPER" "$app/usr/local/bin/fdstore-keeper"
 
 chown -R 0:0 "$OUT"
 chmod -R go-w "$OUT"

@@ -3,8 +3,8 @@
  * fd store, one epoll set reporting hang-ups of stored fds, and the admin socket.
  * Built and started by cli/agent.ts; every dependency is passed in.
  */
-import { closeSync, lstatSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync } from 'node:fs';
+import { binding, changedFields, checkListen, checkPathFits, checkPaths, hasSocket, SUBPATH_HINT } from './checks.js';
 import { AdminServer } from '../admin/server.js';
 import { describeContainers } from '../admin/describe.js';
 import type { AdminRequest, AdminResponse } from '../admin/protocol.js';
@@ -23,15 +23,17 @@ import type { DedupeMethod, FdInfo } from '../native/binding.js';
 import type { EpollEvent, SysError } from '../native/sys.js';
 import { RestoreServer } from '../restore/server.js';
 import { installLauncher } from './install.js';
-import { listenAddressProblem, Listeners } from './listen.js';
+import { Listeners } from './listen.js';
 import { Lifecycle } from './lifecycle.js';
 import { PeerCheck } from '../restore/peer.js';
 import { containerInstance } from '../unit/instance.js';
 import type { RunHooks } from '../notify/apply.js';
 import type { Passed } from '../restore/encode.js';
+import { fanout } from '../unit/observer.js';
+import type { Adoption } from '../keeper/adopt.js';
+import { Keeping, type KeeperInfo } from './keeping.js';
 
-/** Longest AF_UNIX path: sun_path is 108 bytes including the terminating NUL. */
-export const SUN_PATH_MAX = 107;
+export { SUN_PATH_MAX } from './checks.js';
 /** epoll events read per call. */
 const EPOLL_BATCH = 64;
 
@@ -47,7 +49,10 @@ export interface AgentDeps {
   uid: number;
   /** Throws a ConfigError when these settings do not fit the agent's fd limit (agent/limits.ts). */
   checkBudget?(configs: readonly ContainerConfig[]): void;
+  /** The keeper's socket (docs/keeper.md); absent: no keeper, the stores die with the agent. */
+  keeper?: { path: string };
 }
+
 
 export class Agent {
   readonly containers = new Map<string, Container>();
@@ -66,8 +71,23 @@ export class Agent {
   private lastId = 0;
   private epollFailed = false;
   private stopped = false;
+  private readonly obs: Observer;
+  private readonly keeper: Keeping | null;
 
   constructor(private readonly d: AgentDeps) {
+    this.keeper = d.keeper
+      ? new Keeping({
+          kernel: d.kernel,
+          log: d.log,
+          path: d.keeper.path,
+          uid: d.uid,
+          nowMs: d.nowMs,
+          containers: () => this.containers.values(),
+          adoptMain: (c, pid) => this.lifecycle.adoptMain(c, pid),
+        })
+      : null;
+    // Every decision may change the state blob: flush after the turn that made it.
+    this.obs = this.keeper ? fanout(d.obs, this.keeper.observer(d.obs)) : d.obs;
     for (const cfg of d.configs) {
       checkPaths(d.runDir, cfg.name);
       checkListen(cfg);
@@ -76,11 +96,15 @@ export class Agent {
     this.lifecycle = new Lifecycle({
       kernel: d.kernel,
       log: d.log,
-      obs: d.obs,
+      obs: this.obs,
       procs: d.procs,
       nowMs: d.nowMs,
       drainNotify: (c) => this.notify.get(c.name)?.drain(),
-      releaseSockets: (c) => this.sockets.get(c.name)?.release() ?? 0,
+      releaseSockets: (c) => {
+        const n = this.sockets.get(c.name)?.release() ?? 0;
+        this.keeper?.syncListen(c.name, this.sockets.get(c.name));
+        return n;
+      },
       rebindSockets: (c) => {
         const sockets = this.sockets.get(c.name);
         const reloaded = sockets?.changePending === true;
@@ -93,6 +117,7 @@ export class Agent {
           // The app starts without them rather than not at all; the log says why.
           this.d.log.error('cannot bind listen sockets again', { container: c.name, error: (e as Error).message });
         }
+        this.keeper?.syncListen(c.name, this.sockets.get(c.name));
       },
     });
     this.peers = new PeerCheck({ procs: d.procs, log: d.log, runDir: d.runDir, names: () => [...this.containers.keys()] });
@@ -118,12 +143,19 @@ export class Agent {
       // Before any socket is touched: a second agent must not unlink the first one's.
       this.lockFd = lockRunDir(kernel, adminFd, lockPath(runDir), LOCK_NAME, process.pid);
       this.epfd = kernel.epollCreate();
-      for (const cfg of this.d.configs) this.openContainer(top.fd, cfg);
+      const earlier = this.d.configs.some((cfg) => hasSocket(containerDir(runDir, cfg.name), RESTORE_NAME, true));
+      const adoption = this.keeper?.open(earlier) ?? null;
+      try {
+        for (const cfg of this.d.configs) this.openContainer(top.fd, cfg, adoption);
+      } finally {
+        if (adoption) this.keeper?.adopted(adoption);
+      }
       this.admin = binding(adminSocketPath(runDir), () => new AdminServer(kernel, this.d.log, at(adminFd, ADMIN_SOCKET), this.d.uid, (r) => this.adminRequest(r)));
       this.epollHandle = kernel.pollStart(this.epfd, 1, () => this.onHangups());
       for (const s of this.notify.values()) s.start();
       for (const s of this.restore.values()) s.start();
       this.admin.start();
+      this.keeper?.start();
     } catch (e) {
       this.stop('start failed');
       throw e;
@@ -161,7 +193,7 @@ export class Agent {
     if (changed.length === 0) return;
     const before = c.store.size;
     const closed = c.reconfigure(cfg);
-    if (closed > 0) this.d.obs.dropped(c.name, 'max_lowered', closed, { max: cfg.fileDescriptorStoreMax, stored: before });
+    if (closed > 0) this.obs.dropped(c.name, 'max_lowered', closed, { max: cfg.fileDescriptorStoreMax, stored: before });
     if (changed.includes('listen')) this.sockets.get(c.name)?.configure(cfg.listen);
     this.d.log.info('container settings changed', { container: c.name, changed });
   }
@@ -188,7 +220,7 @@ export class Agent {
    * One container's directory, sockets and launcher, registered only once all of
    * them exist; on a failure what was made for it is closed and the error thrown.
    */
-  private openContainer(topFd: number, cfg: ContainerConfig): void {
+  private openContainer(topFd: number, cfg: ContainerConfig, adoption: Adoption | null = null): void {
     const { kernel, runDir, uid } = this.d;
     const dir = containerDir(runDir, cfg.name);
     // Never delete and recreate: a subPath mount keeps pointing at the old directory.
@@ -200,13 +232,16 @@ export class Agent {
       // A restore socket left by an earlier agent: this is an agent restart, and the
       // app may be running (docs/scope.md, item 15).
       const agentRestarted = hasSocket(dfd, RESTORE_NAME);
-      const c = new Container(cfg, this.storeOps(), this.d.nowMs(), agentRestarted);
+      const c = new Container(cfg, this.storeOps(cfg.name), this.d.nowMs(), agentRestarted);
       // Bound first, like socket units before their services: a busy port fails the start.
       // After an agent restart an address in use is the running app's: start anyway
-      // (item 15). On a first start a busy port fails it.
-      const bound = Listeners.bind(kernel, cfg.name, cfg.listen, agentRestarted);
+      // (item 15). On a first start a busy port fails it. Sockets the keeper kept
+      // are taken over instead (docs/keeper.md).
+      const kept = this.keeper?.keptListen(adoption, cfg.name) ?? [];
+      const bound = Listeners.bind(kernel, cfg.name, cfg.listen, agentRestarted, kept);
       sockets = bound;
       for (const b of bound.entries()) {
+        if (kept.some((k) => k.fd === b.fd)) continue;
         if (b.held) {
           this.d.log.warning('listen socket held by the running app: bound again when the app next starts', {
             container: cfg.name, name: b.name, kind: b.kind, address: b.address,
@@ -221,11 +256,11 @@ export class Agent {
         launcherRefused: (cc, peer) => this.lifecycle.launcherRefused(cc, peer),
         restored: (cc, n, sec) => {
           cc.restores++;
-          this.d.obs.restored(cc.name, n, sec);
+          this.obs.restored(cc.name, n, sec);
         },
         failed: (cc, reason, fields) => {
           cc.restoreFailures++;
-          this.d.obs.restoreFailed(cc.name, reason, fields);
+          this.obs.restoreFailed(cc.name, reason, fields);
         },
         listeners: (cc) => this.listeners(cc),
       }));
@@ -234,8 +269,10 @@ export class Agent {
       kernel.chmodAt(dfd, NOTIFY_NAME, 0o666);
       kernel.chmodAt(dfd, RESTORE_NAME, 0o666);
       installLauncher(dfd, dir);
+      if (adoption) this.keeper?.adoptContainer(c, adoption);
       this.containers.set(cfg.name, c);
       this.sockets.set(cfg.name, bound);
+      this.keeper?.listenBound(cfg.name, bound, kept);
       this.notify.set(cfg.name, server);
       this.restore.set(cfg.name, restore);
     } catch (e) {
@@ -252,6 +289,9 @@ export class Agent {
   stop(why: string): void {
     if (this.stopped) return;
     this.stopped = true;
+    // First, and without a message: what is closed below stays with the keeper for
+    // the next agent (an upgrade's SIGTERM must not empty the store).
+    this.keeper?.close();
     for (const s of this.restore.values()) s.close();
     this.restore.clear();
     this.lifecycle.stop();
@@ -263,7 +303,7 @@ export class Agent {
     this.sockets.clear();
     for (const c of this.containers.values()) {
       const n = c.store.clear();
-      if (n > 0) this.d.obs.dropped(c.name, 'released', n, { why });
+      if (n > 0) this.obs.dropped(c.name, 'released', n, { why });
     }
     if (this.epollHandle) this.d.kernel.pollStop(this.epollHandle);
     if (this.epfd >= 0) this.d.kernel.tryClose(this.epfd);
@@ -271,6 +311,11 @@ export class Agent {
     // Last: until here another agent must not take the run dir over.
     if (this.lockFd >= 0) closeSync(this.lockFd);
     this.lockFd = -1;
+  }
+
+  /** The keeper as this agent found and uses it; null without --keeper. */
+  get keeperInfo(): KeeperInfo | null {
+    return this.keeper?.info ?? null;
   }
 
   /** /healthz: every socket bound and still served. */
@@ -285,7 +330,7 @@ export class Agent {
   clean(name: string): number {
     const c = this.mustContainer(name);
     const n = c.store.clear();
-    if (n > 0) this.d.obs.dropped(name, 'removed', n, { by: 'clean' });
+    if (n > 0) this.obs.dropped(name, 'removed', n, { by: 'clean' });
     return n;
   }
 
@@ -360,15 +405,16 @@ export class Agent {
   private hangup(id: number): void {
     for (const c of this.containers.values()) {
       if (c.store.hangup(id)) {
-        this.d.obs.dropped(c.name, 'hangup', 1, {});
+        this.obs.dropped(c.name, 'hangup', 1, {});
         return;
       }
     }
   }
 
-  private storeOps(): StoreOps {
+  private storeOps(container: string): StoreOps {
     const k = this.d.kernel;
     return {
+      ...this.keeper?.storeHooks(container),
       sameFile: (a, b) => k.sameFile(a, b, this.d.dedupe),
       pollAdd: (fd, key) => {
         try {
@@ -394,66 +440,13 @@ export class Agent {
   private notifyDeps(): NotifyDeps {
     return {
       kernel: this.d.kernel,
-      obs: this.d.obs,
+      obs: this.obs,
       log: this.d.log,
       procs: this.d.procs,
       nowMs: this.d.nowMs,
       mainPidChanged: (c, pid) => this.lifecycle.mainPidChanged(c, pid),
       runs: this.runs,
+      beforeBarrierAck: () => this.keeper?.flush(),
     };
   }
-}
-
-/** An earlier agent's socket at name in the directory dfd (never through a symlink). */
-function hasSocket(dfd: number, name: string): boolean {
-  try {
-    return lstatSync(at(dfd, name)).isSocket();
-  } catch {
-    return false;
-  }
-}
-
-/** Why a container directory may be someone else's: the kubelet makes a subPath directory that is missing. */
-const SUBPATH_HINT = ' (made by the kubelet for a subPath mount before the agent started? run the agent as a native sidecar so it creates the directory)';
-
-/** Bind the socket named path; a failure names the path and, for EACCES, the likely cause. */
-function binding<T>(path: string, bind: () => T): T {
-  try {
-    return bind();
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    const hint =
-      err.code === 'EACCES'
-        ? `: the agent's uid ${process.getuid?.()} cannot write ${dirname(path)} (created by someone else first? run the agent as a native sidecar so it creates the directory)`
-        : '';
-    throw Object.assign(new Error(`cannot bind ${path}: ${err.message}${hint}`), { code: err.code });
-  }
-}
-
-function checkPaths(runDir: string, name: string): void {
-  for (const p of [notifyPath(runDir, name), restorePath(runDir, name)]) checkPathFits(p);
-}
-
-function checkListen(cfg: ContainerConfig): void {
-  cfg.listen.forEach((l, i) => {
-    const problem = listenAddressProblem(l.kind, l.address);
-    if (problem !== null) {
-      throw Object.assign(new Error(`container ${cfg.name}: listen[${i}] ${l.name}: ${l.kind} address ${JSON.stringify(l.address)}: ${problem}`), {
-        code: 'ECONFIG',
-      });
-    }
-  });
-}
-
-function checkPathFits(path: string): void {
-  if (Buffer.byteLength(path) > SUN_PATH_MAX) {
-    throw Object.assign(new Error(`socket path ${path} is longer than ${SUN_PATH_MAX} bytes (sun_path): use a shorter --run-dir or container name`), {
-      code: 'ECONFIG',
-    });
-  }
-}
-
-/** Settings that differ, by field name (for the log). */
-function changedFields(a: ContainerConfig, b: ContainerConfig): string[] {
-  return (Object.keys(b) as (keyof ContainerConfig)[]).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 }

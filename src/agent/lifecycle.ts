@@ -87,6 +87,12 @@ export class Lifecycle {
     this.watch(c, pid, -1, c.run.id);
   }
 
+  /** A run taken over from the keeper (docs/keeper.md): watch its main process as if it had just connected. */
+  adoptMain(c: Container, pid: number): void {
+    this.unwatch(c.name);
+    this.watch(c, pid, -1, c.run.id);
+  }
+
   stop(): void {
     for (const name of [...this.watches.keys()]) this.unwatch(name);
     for (const name of [...this.releaseTimers.keys()]) this.cancelRelease(name);

@@ -28,6 +28,13 @@ export interface BoundListener {
   held: boolean;
 }
 
+/** A socket kept by the keeper for this container (owned by Listeners.bind from then on). */
+export interface AdoptedSocket {
+  kind: ListenConfig['kind'];
+  address: string;
+  fd: number;
+}
+
 /** A listen entry could not be bound: names the container, the entry and the errno. */
 export class ListenError extends Error {
   readonly code: string;
@@ -73,9 +80,18 @@ export class Listeners {
    * a tcp/udp address in use is kept as held instead: the running app still has the
    * earlier agent's socket.
    */
-  static bind(kernel: Kernel, container: string, cfgs: readonly ListenConfig[], heldOk = false): Listeners {
+  static bind(kernel: Kernel, container: string, cfgs: readonly ListenConfig[], heldOk = false, adopted: readonly AdoptedSocket[] = []): Listeners {
     const bound: BoundListener[] = [];
+    const claimed = new Set<AdoptedSocket>();
     for (const l of cfgs) {
+      // A socket the keeper kept from the previous agent (docs/keeper.md): the same
+      // kernel object, its backlog and queued connections included; never bound again.
+      const kept = adopted.find((a) => !claimed.has(a) && a.kind === l.kind && a.address === l.address);
+      if (kept) {
+        claimed.add(kept);
+        bound.push({ name: l.name, kind: l.kind, address: l.address, fd: kept.fd, held: false });
+        continue;
+      }
       try {
         bound.push(bindOne(kernel, l));
       } catch (e) {
@@ -85,9 +101,12 @@ export class Listeners {
           continue;
         }
         for (const b of bound) if (b.fd >= 0) kernel.tryClose(b.fd);
+        for (const a of adopted) if (!claimed.has(a)) kernel.tryClose(a.fd);
         throw new ListenError(container, l, e);
       }
     }
+    // Sockets of entries no longer configured: the previous agent's, closed as a reload would.
+    for (const a of adopted) if (!claimed.has(a)) kernel.tryClose(a.fd);
     return new Listeners(kernel, bound, container, cfgs);
   }
 

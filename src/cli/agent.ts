@@ -58,6 +58,7 @@ export async function runAgent(argv: string[]): Promise<number> {
         listen: { type: 'string' },
         dedupe: { type: 'string' },
         'exit-when-done': { type: 'string' },
+        keeper: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
@@ -84,7 +85,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     if ((e as { code?: string }).code !== 'ECONFIG') throw e;
     return usage((e as Error).message);
   }
-  const { level, dedupe, initial, listen, runDir, exitWhenDoneMs } = settings;
+  const { level, dedupe, initial, listen, runDir, exitWhenDoneMs, keeper } = settings;
   const configs = initial.loaded.containers;
   // A log reader that went away (EPIPE) must not take the stores down with an
   // unhandled 'error' event: the agent keeps serving without its log.
@@ -124,6 +125,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       version: packageVersion(),
       processFds: () => ({ open: sys.countFds(), max: nofileMax(sys.getNofile().soft) }),
       statusWaiters: () => status.waiting,
+      ...(keeper !== null ? { keeper: () => agent.keeperInfo } : {}),
     });
     const source: ConfigSource = new ConfigSource(
       {
@@ -172,6 +174,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       configs,
       dedupe,
       uid: process.getuid?.() ?? 0,
+      ...(keeper !== null ? { keeper: { path: keeper } } : {}),
       checkBudget: (all) => {
         checkFdBudget(all, hard);
         try {
@@ -270,6 +273,8 @@ interface Settings {
   pollMs: number;
   listen: ListenAddress | null;
   runDir: string;
+  /** The keeper's socket, null without one. */
+  keeper: string | null;
 }
 
 /** Everything the flags and the config file say; ConfigError when they are wrong. */
@@ -294,7 +299,9 @@ function settingsOf(values: AgentValues): Settings {
   const listen = parseListen(http ?? oldListen ?? DEFAULT_LISTEN);
   const exitWhen = str('exit-when-done');
   const exitWhenDoneMs = exitWhen === undefined ? null : seconds(exitWhen, '--exit-when-done') * 1000;
-  return { level, dedupe, flags, configFile, initial, pollMs, listen, runDir, exitWhenDoneMs };
+  const keeper = str('keeper') ?? null;
+  if (keeper === '') throw new ConfigError('--keeper needs the path of the keeper socket');
+  return { level, dedupe, flags, configFile, initial, pollMs, listen, runDir, exitWhenDoneMs, keeper };
 }
 
 function flagSettings(values: AgentValues): FlagSettings {

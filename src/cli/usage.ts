@@ -56,6 +56,11 @@ Options:
   --exit-when-done SPAN   exit (0) once the main process of every --container has
                           exited and none started again for SPAN: for the pods of
                           Jobs in classic mode (docs/injector.md); default: never
+  --keeper PATH           the fdstore-keeper socket (DIR/.keeper/keeper.sock when the
+                          keeper runs with --run-dir DIR): every stored fd, listen:
+                          socket and run is mirrored there, and a restarted agent
+                          takes them over (docs/keeper.md). Default: none, the
+                          stores end with the agent process
   --log-level LEVEL       debug|info|warning|error (default info); JSON lines on stderr
   -V, --version           print the version and exit
   -h, --help              this text
@@ -64,7 +69,8 @@ SPAN is a systemd time span: a number of seconds (30, 0.5) or units as in
 systemd.time(7): 500ms, 5s, 1min 30s, 2h; "infinity" is off, like 0.
 Usage errors print one 'fdstore agent: ...' line and exit 2.
 
-On SIGTERM the agent stops accepting, closes every stored fd and exits 0.
+On SIGTERM the agent stops accepting, closes every stored fd and exits 0 (a
+keeper keeps its copies for the next agent).
 On SIGHUP it re-reads --config at once, even if unchanged (systemctl daemon-reload).
 `;
 

@@ -44,6 +44,18 @@ export interface MetricsDeps {
   processFds?(): { open: number; max: number };
   /** /status long-polls waiting now. */
   statusWaiters?(): number;
+  /** The keeper as the agent uses it (docs/keeper.md); absent or null without --keeper. */
+  keeper?(): KeeperMetrics | null;
+}
+
+/** What the metrics read about the keeper (agent/keeping.ts KeeperInfo satisfies it). */
+export interface KeeperMetrics {
+  readonly agentRestarts: number;
+  readonly adoptedFds: number;
+  readonly storeLost: boolean;
+  connected(): boolean;
+  reseeds(): number;
+  unmirrored(): number;
 }
 
 export const RUN_PHASES: readonly RunPhase[] = ['unknown', 'starting', 'ready', 'reloading', 'stopping', 'exited'];
@@ -248,7 +260,23 @@ export class Metrics implements Observer {
     }
     const waiters = this.d.statusWaiters;
     if (waiters) gauge('fdstore_status_waiters', 'GET /status long-polls waiting now (at most 4; more are answered at once).', [], (g) => g.set(waiters()));
-    gauge('fdstore_agent_start_time_seconds', 'Unix time the agent started (a restarted agent has lost every store).', [], (g) => g.set(this.startSec));
+    gauge('fdstore_agent_start_time_seconds', 'Unix time the agent started (without a keeper a restarted agent has lost every store).', [], (g) => g.set(this.startSec));
+    const keeper = this.d.keeper;
+    if (keeper) {
+      // Gauges, not counters: they count across agent processes (the keeper remembers), and
+      // stored-fd gauges above are computed from the adopted stores, so nothing resets at a restart.
+      const k = (name: string, help: string, v: (i: KeeperMetrics) => number): void =>
+        gauge(name, help, [], (g) => {
+          const i = keeper();
+          if (i) g.set(v(i));
+        });
+      k('fdstore_agent_restarts', 'Agents that served this pod before this one, as the keeper remembers (0 on a first start).', (i) => i.agentRestarts);
+      k('fdstore_keeper_connected', '1 while the agent is connected to its keeper.', (i) => (i.connected() ? 1 : 0));
+      k('fdstore_keeper_adopted_fds', 'Stored fds and listen sockets this agent took over from the keeper at start.', (i) => i.adoptedFds);
+      k('fdstore_keeper_reseeds', 'Times this agent sent everything again to a keeper that restarted.', (i) => i.reseeds());
+      k('fdstore_keeper_unmirrored_fds', 'Fds not mirrored because the keeper was full: they do not survive an agent restart.', (i) => i.unmirrored());
+      k('fdstore_store_lost', '1 when an earlier agent served this pod and the keeper held nothing: every store was lost (StoreLost).', (i) => (i.storeLost ? 1 : 0));
+    }
   }
 
   /** A series per configured container, 0 until the agent holds the container. */

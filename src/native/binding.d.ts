@@ -152,4 +152,11 @@ export interface Binding {
   getDumpable(): number;
   /** fchmodat(dirfd, name, mode, AT_SYMLINK_NOFOLLOW): 0 or -errno (-EOPNOTSUPP for a symlink). */
   chmodAt(dirfd: number, name: string, mode: number): number;
+
+  /** Keeper (agent/addon/keeper.c): socket(AF_UNIX, SOCK_SEQPACKET|NONBLOCK|CLOEXEC) + connect(path) + SO_PEERCRED (pidfd -1). -errno on failure (-EAGAIN: backlog full). */
+  keeperConnect(path: string): Accepted | number;
+  /** sendFds, waiting up to timeoutMs for room (poll POLLOUT): bytes, -ETIMEDOUT or -errno. */
+  keeperSend(fd: number, data: Buffer, fds: number[], timeoutMs: number): number;
+  /** poll(POLLIN) up to timeoutMs: 1 readable, 0 timed out, -errno. */
+  waitReadable(fd: number, timeoutMs: number): number;
 }

@@ -353,3 +353,28 @@ export function chmodAt(dirfd: number, name: string, mode: number): void {
   assertInt('mode', mode, 0, 0o7777);
   check('fchmodat', binding.chmodAt(dirfd, name, mode));
 }
+
+/** Connect to the keeper's SEQPACKET socket at path; the peer's credentials come with it (pidfd -1). */
+export function keeperConnect(path: string): Accepted {
+  assertPath(path);
+  const r = binding.keeperConnect(path);
+  if (typeof r === 'number') throw new SysError('connect', -r);
+  return r;
+}
+
+/** sendmsg with fds, waiting at most timeoutMs for room: bytes sent; throws (ETIMEDOUT when the peer does not read). */
+export function keeperSend(fd: number, data: Buffer, fds: readonly number[], timeoutMs: number): number {
+  assertFd(fd);
+  if (!Buffer.isBuffer(data)) throw new TypeError('data must be a Buffer');
+  if (!Array.isArray(fds) || fds.length > FDS_PER_MSG) throw new RangeError(`fds must be an array of at most ${FDS_PER_MSG} fds`);
+  for (const f of fds) assertFd(f, 'fds[]');
+  assertInt('timeoutMs', timeoutMs, 0, INT32_MAX);
+  return check('sendmsg', binding.keeperSend(fd, data, [...fds], timeoutMs));
+}
+
+/** Wait up to timeoutMs for fd to be readable: true if it is. */
+export function waitReadable(fd: number, timeoutMs: number): boolean {
+  assertFd(fd);
+  assertInt('timeoutMs', timeoutMs, 0, INT32_MAX);
+  return check('poll', binding.waitReadable(fd, timeoutMs)) === 1;
+}

@@ -54,6 +54,11 @@ export interface NotifyDeps {
   mainPidChanged?(c: Container, pid: number): void;
   /** Runs that start without the launcher (apply.ts). */
   runs?: RunHooks;
+  /**
+   * Before a BARRIER=1 is acknowledged: make what came before it durable (the
+   * keeper's mirror, docs/keeper.md), so an acknowledged store survives an agent crash.
+   */
+  beforeBarrierAck?(): void;
   /** net.unix.max_dgram_qlen; read from /proc at bind when not given. */
   maxDgramQlen?: number;
 }
@@ -178,7 +183,10 @@ export class NotifyServer {
         if (bad !== null) {
           obs.rejected(c.name, 'bad_barrier', bad, sender);
           closeAll(ctx, c, dg.fds, 'invalid_message');
-        } else for (const fd of dg.fds) kernel.tryClose(fd);
+        } else {
+          this.deps.beforeBarrierAck?.();
+          for (const fd of dg.fds) kernel.tryClose(fd);
+        }
         return;
       }
       if (dg.hasCreds && dg.pid === 0) {

@@ -29,6 +29,10 @@ export interface StoreOps {
   close(fd: number): void;
   /** Store ids, shared by every store of the agent (they key one epoll set). */
   nextId(): number;
+  /** Entries of one message are in the store for good (after their epoll registration): the keeper mirrors them. */
+  added?(entries: readonly Entry[]): void;
+  /** An entry leaves the store, before its fd is closed. */
+  removed?(e: Entry): void;
 }
 
 export interface Entry extends FdStat {
@@ -163,7 +167,37 @@ export class FdStore {
     // in the buckets, so duplicates within the message were found (F3.12).
     const failed = poll && fresh.length > 0 ? this.register(fresh, result) : 0;
     result.stored = fresh.length - failed;
+    if (this.ops.added && result.stored > 0) this.ops.added(failed === 0 ? fresh : fresh.filter((e) => this.entries.get(e.id) === e));
     return result;
+  }
+
+  /**
+   * An fd a restarted agent takes back from the keeper (docs/keeper.md), with the
+   * name and poll flag it was stored with. The same rules as add() for one fd: the
+   * limit (a lowered max), duplicates, epoll registration; refused, it is closed and
+   * null returned. ops.added is not called: the keeper has it already.
+   */
+  adopt(fd: number, stat: FdStat, name: string, poll: boolean): Entry | null {
+    let refused = this.held >= this.maxFds || stat.mode === 0;
+    try {
+      refused ||= this.findSame(fd, stat);
+    } catch {
+      refused = true;
+    }
+    if (refused) {
+      this.ops.close(fd);
+      return null;
+    }
+    const e = this.insert(fd, stat, name);
+    if (poll) {
+      const rc = this.ops.pollAdd(fd, e.id);
+      if (rc === 0) e.poll = true;
+      else if (rc !== -EPERM) {
+        this.drop(e);
+        return null;
+      }
+    }
+    return e;
   }
 
   /** FDSTOREREMOVE=1 (F3.19): close every entry with exactly this name. */
@@ -293,6 +327,7 @@ export class FdStore {
   }
 
   private drop(e: MutableEntry): void {
+    this.ops.removed?.(e);
     this.entries.delete(e.id);
     const inodes = this.byInode.get(e.dev);
     const slot = inodes?.get(e.ino);

@@ -38,8 +38,8 @@ describe.each([['1.20.0', 'classic'], ['1.30.0', 'native']])('Kubernetes %s (%s)
     expect(agent.c.args).toEqual(expect.arrayContaining(['--container', 'web', '--container', 'worker', '0.0.0.0:9800']));
     expect(agent.c.securityContext.runAsUser).toBe(AGENT_UID);
     // the sidecar's init container first, the user's after it
-    expect(p.initContainers.map((c: Obj) => c.name)).toEqual(mode === 'native' ? ['fdstore', 'migrate'] : ['fdstore-prepare', 'migrate']);
-    expect(p.containers.map((c: Obj) => c.name)).toEqual(mode === 'native' ? ['web', 'worker'] : ['fdstore', 'web', 'worker']);
+    expect(p.initContainers.map((c: Obj) => c.name)).toEqual(mode === 'native' ? ['fdstore-keeper', 'fdstore', 'migrate'] : ['fdstore-prepare', 'migrate']);
+    expect(p.containers.map((c: Obj) => c.name)).toEqual(mode === 'native' ? ['web', 'worker'] : ['fdstore-keeper', 'fdstore', 'web', 'worker']);
   });
 
   it('each app: the launcher, NOTIFY_SOCKET, its own subPath, probes on its own name', () => {

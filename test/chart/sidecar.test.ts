@@ -29,13 +29,13 @@ describe.each(MODES)('%s', (_what, kube, sidecar, mode) => {
   const objs = example(kube, sidecar);
   const pod = podOf(objs);
 
-  it(`is ${mode}: ${mode === 'native' ? 'the agent first among the init containers, restartPolicy Always' : 'fdstore prepare as init container, then the agent before the app'}`, () => {
+  it(`is ${mode}: ${mode === 'native' ? 'the keeper, then the agent first among the init containers, restartPolicy Always' : 'fdstore prepare as init container, then the keeper and the agent before the app'}`, () => {
     if (mode === 'native') {
-      expect([names(pod.initContainers), names(pod.containers)]).toEqual([['fdstore'], ['app']]);
-      expect(pod.initContainers[0].restartPolicy).toBe('Always');
-      expect(pod.initContainers[0].startupProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'fdstore-http' } });
+      expect([names(pod.initContainers), names(pod.containers)]).toEqual([['fdstore-keeper', 'fdstore'], ['app']]);
+      expect(pod.initContainers.map((c: Obj) => c.restartPolicy)).toEqual(['Always', 'Always']);
+      expect(pod.initContainers[1].startupProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'fdstore-http' } });
     } else {
-      expect([names(pod.initContainers), names(pod.containers)]).toEqual([['fdstore-prepare'], ['fdstore', 'app']]);
+      expect([names(pod.initContainers), names(pod.containers)]).toEqual([['fdstore-prepare'], ['fdstore-keeper', 'fdstore', 'app']]);
       expect(pod.initContainers[0].args).toEqual(['prepare', '--run-dir', '/run/fdstore', '--container', 'app']);
       expect(pod.initContainers[0].volumeMounts).toEqual([{ name: 'fdstore-run', mountPath: '/run/fdstore' }]);
       expect(pod.initContainers[0].securityContext.runAsUser).toBe(AGENT_UID);
@@ -51,12 +51,32 @@ describe.each(MODES)('%s', (_what, kube, sidecar, mode) => {
 
   it('the agent: agent --run-dir --container app --config (the projected annotation) --http, port fdstore-http, as its own uid', () => {
     const agent = agentOf(pod);
-    expect(agent.args).toEqual(['agent', '--run-dir', '/run/fdstore', '--container', 'app', '--config', '/etc/fdstore/config', '--config-poll', '5s', '--http', '0.0.0.0:9721', '--log-level', 'info']);
+    expect(agent.args).toEqual(['agent', '--run-dir', '/run/fdstore', '--container', 'app', '--config', '/etc/fdstore/config', '--config-poll', '5s', '--http', '0.0.0.0:9721', '--log-level', 'info', '--keeper', '/run/fdstore/.keeper/keeper.sock']);
     expect(agent.ports).toEqual([{ name: 'fdstore-http', containerPort: 9721, protocol: 'TCP' }]);
     expect(agent.securityContext.runAsUser).toBe(AGENT_UID);
     expect(agent.volumeMounts).toEqual([{ name: 'fdstore-run', mountPath: '/run/fdstore' }, { name: 'fdstore-config', mountPath: '/etc/fdstore', readOnly: true }]);
     // an agent restart loses every store: its own liveness is generous
     expect(agent.livenessProbe.failureThreshold * agent.livenessProbe.periodSeconds).toBeGreaterThanOrEqual(60);
+  });
+
+  it('the keeper: fdstore-keeper --run-dir, the agent\'s uid and run dir, its own resources, hardened like the agent', () => {
+    const keeper = containersOf(pod).find(({ c }) => c.name === 'fdstore-keeper')!.c;
+    expect(keeper.command).toEqual(['/usr/local/bin/fdstore-keeper']);
+    expect(keeper.args).toEqual(['--run-dir', '/run/fdstore']);
+    expect(keeper.image).toBe(agentOf(pod).image);
+    expect(keeper.securityContext).toEqual(agentOf(pod).securityContext);
+    expect(keeper.volumeMounts).toEqual([{ name: 'fdstore-run', mountPath: '/run/fdstore' }]);
+    expect(keeper.resources).toEqual({ requests: { cpu: '5m', memory: '8Mi' }, limits: { memory: '32Mi' } });
+    expect(keeper.restartPolicy).toBe(mode === 'native' ? 'Always' : undefined);
+  });
+
+  it('keeper.enabled=false: no keeper, no --keeper, the pod as before', () => {
+    const off = podOf(example(kube, { ...sidecar, keeper: { enabled: false } }));
+    expect(containersOf(off).map(({ c }) => c.name)).not.toContain('fdstore-keeper');
+    expect(agentOf(off).args).not.toContain('--keeper');
+    expect(names(off.initContainers)).toEqual(mode === 'native' ? ['fdstore'] : ['fdstore-prepare']);
+    const withMax = podOf(example(kube, { ...sidecar, keeper: { maxFds: 20000 } }));
+    expect(containersOf(withMax).find(({ c }) => c.name === 'fdstore-keeper')!.c.args).toEqual(['--run-dir', '/run/fdstore', '--max-fds', '20000']);
   });
 
   it('the pod: enrolled label, shared PID namespace, the run-dir emptyDir and the downwardAPI config volume', () => {

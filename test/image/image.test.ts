@@ -39,6 +39,7 @@ const MAX_IMAGE_BYTES = 160_000_000;
 const ELF_ALLOWED = [
   /^\/usr\/local\/bin\/(node|fdstore)$/,
   /^\/opt\/fdstore\/agent\/launcher\/fdstore-exec$/,
+  /^\/opt\/fdstore\/agent\/keeper\/fdstore-keeper$/,
   /^\/opt\/fdstore\/agent\/addon\/build\/Release\/fdstore\.node$/,
   /^\/lib64\/ld-linux-x86-64\.so\.2$/,
   /^\/lib\/x86_64-linux-gnu\/lib(c|m|dl|pthread|gcc_s|stdc\+\+)\.so\.[0-9]+$/,

@@ -126,6 +126,10 @@ before the apps (startupProbe /healthz) and outlives their restarts. */}}
     - --exit-when-done
     - {{ ternary "0s" "330s" (eq (toString .restartPolicy) "Never") | quote }}
     {{- end }}
+    {{- if $s.keeper.enabled }}
+    - --keeper
+    - {{ printf "%s/.keeper/keeper.sock" $s.runDir | quote }}
+    {{- end }}
     {{- range $s.extraArgs }}
     - {{ . | quote }}
     {{- end }}
@@ -150,8 +154,8 @@ before the apps (startupProbe /healthz) and outlives their restarts. */}}
     httpGet: {path: /healthz, port: fdstore-http}
     periodSeconds: 5
     timeoutSeconds: 2
-  # Generous: restarting the agent loses every stored fd; only an agent stuck for a
-  # minute is restarted.
+  # Generous: without the keeper restarting the agent loses every stored fd; only an
+  # agent stuck for a minute is restarted.
   livenessProbe:
     httpGet: {path: /healthz, port: fdstore-http}
     periodSeconds: 10
@@ -167,6 +171,35 @@ before the apps (startupProbe /healthz) and outlives their restarts. */}}
     - name: fdstore-config
       mountPath: /etc/fdstore
       readOnly: true
+{{- end -}}
+
+{{/* The keeper (docs/keeper.md): holds a mirror of the agent's stores in its own
+container, so they outlive the agent's. Native: an init container with restartPolicy
+Always listed before the agent, so it starts first and outlives it; classic: a plain
+container before the agent. Same image, uid and run dir as the agent. */}}
+{{- define "fdstore.sidecar.keeper" -}}
+{{- $s := include "fdstore.sidecar.settings" . | fromYaml -}}
+- name: fdstore-keeper
+  image: {{ $s.image | quote }}
+  imagePullPolicy: {{ $s.pullPolicy }}
+  {{- if eq $s.mode "native" }}
+  restartPolicy: Always
+  {{- end }}
+  command: ["/usr/local/bin/fdstore-keeper"]
+  args:
+    - --run-dir
+    - {{ $s.runDir | quote }}
+    {{- if gt (int $s.keeper.maxFds) 0 }}
+    - --max-fds
+    - {{ $s.keeper.maxFds | int | toString | quote }}
+    {{- end }}
+  resources:
+    {{- toYaml $s.keeper.resources | nindent 4 }}
+  securityContext:
+    {{- include "fdstore.securityContext" (dict "uid" $s.uid "root" .root) | nindent 4 }}
+  volumeMounts:
+    - name: fdstore-run
+      mountPath: {{ $s.runDir | quote }}
 {{- end -}}
 
 {{/* Classic mode's init container: each app's directory, owned by the agent's uid,
@@ -195,22 +228,28 @@ wait for the launcher; the launcher itself waits for the agent (--wait-ms). */}}
       mountPath: {{ $s.runDir | quote }}
 {{- end -}}
 
-{{/* Items for the pod's initContainers (put yours after them): the agent (native) or
-fdstore prepare (classic). */}}
+{{/* Items for the pod's initContainers (put yours after them): the keeper and the agent
+(native) or fdstore prepare (classic). */}}
 {{- define "fdstore.sidecar.initContainers" -}}
 {{- $s := include "fdstore.sidecar.settings" . | fromYaml -}}
 {{- if eq $s.mode "native" -}}
+{{- if $s.keeper.enabled }}
+{{ include "fdstore.sidecar.keeper" . }}
+{{- end }}
 {{ include "fdstore.sidecar" . }}
 {{- else -}}
 {{ include "fdstore.sidecar.prepare" . }}
 {{- end -}}
 {{- end -}}
 
-{{/* Items for the pod's containers, before the apps: the agent in classic mode, nothing
-in native mode. */}}
+{{/* Items for the pod's containers, before the apps: the keeper and the agent in classic
+mode, nothing in native mode. */}}
 {{- define "fdstore.sidecar.containers" -}}
 {{- $s := include "fdstore.sidecar.settings" . | fromYaml -}}
 {{- if eq $s.mode "classic" -}}
+{{- if $s.keeper.enabled }}
+{{ include "fdstore.sidecar.keeper" . }}
+{{- end }}
 {{ include "fdstore.sidecar" . }}
 {{- end -}}
 {{- end -}}

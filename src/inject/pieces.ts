@@ -10,12 +10,13 @@ import type { ProbeTiming, SidecarSettings } from './settings.js';
 
 export const AGENT_CONTAINER = 'fdstore';
 export const PREPARE_CONTAINER = 'fdstore-prepare';
+export const KEEPER_CONTAINER = 'fdstore-keeper';
 export const RUN_VOLUME = 'fdstore-run';
 export const CONFIG_VOLUME = 'fdstore-config';
 export const AGENT_PORT_NAME = 'fdstore-http';
 export const CONFIG_MOUNT = '/etc/fdstore';
 /** Names the injector adds to a pod: a pod that has one already is not touched. */
-export const OUR_CONTAINERS = [AGENT_CONTAINER, PREPARE_CONTAINER] as const;
+export const OUR_CONTAINERS = [AGENT_CONTAINER, PREPARE_CONTAINER, KEEPER_CONTAINER] as const;
 export const OUR_VOLUMES = [RUN_VOLUME, CONFIG_VOLUME] as const;
 
 /**
@@ -62,6 +63,7 @@ export function agentContainer(i: PieceInput): Json {
   const args = ['agent', '--run-dir', s.runDir, ...containerArgs(i.containers), '--config', `${CONFIG_MOUNT}/config`, '--config-poll', s.configPoll, '--http', `0.0.0.0:${s.port}`, '--log-level', s.logLevel];
   const ends = i.restartPolicy === 'Never' || i.restartPolicy === 'OnFailure' ? EXIT_WHEN_DONE[i.restartPolicy] : null;
   if (i.mode === 'classic' && ends !== null) args.push('--exit-when-done', ends);
+  if (s.keeper.enabled) args.push('--keeper', `${s.runDir}/.keeper/keeper.sock`);
   args.push(...s.extraArgs);
   const healthz = { path: '/healthz', port: AGENT_PORT_NAME };
   const c: Json = {
@@ -98,10 +100,27 @@ export function prepareContainer(i: PieceInput): Json {
   };
 }
 
-/** fdstore.sidecar.initContainers: the agent (native) or fdstore prepare (classic). */
-export const initContainers = (i: PieceInput): Json[] => [i.mode === 'native' ? agentContainer(i) : prepareContainer(i)];
-/** fdstore.sidecar.containers: the agent in classic mode. */
-export const sidecarContainers = (i: PieceInput): Json[] => (i.mode === 'classic' ? [agentContainer(i)] : []);
+/** fdstore.sidecar.keeper: holds the mirror of the stores (docs/keeper.md); listed before the agent. */
+export function keeperContainer(i: PieceInput): Json {
+  const s = i.settings;
+  return {
+    name: KEEPER_CONTAINER,
+    image: s.image,
+    imagePullPolicy: s.pullPolicy,
+    ...(i.mode === 'native' ? { restartPolicy: 'Always' } : {}),
+    command: ['/usr/local/bin/fdstore-keeper'],
+    args: ['--run-dir', s.runDir, ...(s.keeper.maxFds > 0 ? ['--max-fds', String(s.keeper.maxFds)] : [])],
+    resources: structuredClone(s.keeper.resources),
+    securityContext: securityContext(s.uid, i.kube),
+    volumeMounts: [{ name: RUN_VOLUME, mountPath: s.runDir }],
+  };
+}
+
+const keeperFirst = (i: PieceInput): Json[] => (i.settings.keeper.enabled ? [keeperContainer(i)] : []);
+/** fdstore.sidecar.initContainers: the keeper and the agent (native) or fdstore prepare (classic). */
+export const initContainers = (i: PieceInput): Json[] => (i.mode === 'native' ? [...keeperFirst(i), agentContainer(i)] : [prepareContainer(i)]);
+/** fdstore.sidecar.containers: the keeper and the agent in classic mode. */
+export const sidecarContainers = (i: PieceInput): Json[] => (i.mode === 'classic' ? [...keeperFirst(i), agentContainer(i)] : []);
 
 export function volumes(): Json[] {
   return [

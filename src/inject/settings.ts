@@ -26,6 +26,8 @@ export interface SidecarSettings {
   launcherWaitMs: number;
   resources: Record<string, unknown>;
   appProbes: { startup: ProbeTiming; readiness: ProbeTiming; liveness: ProbeTiming };
+  /** fdstore-keeper next to the agent (docs/keeper.md); maxFds 0: the keeper's own default. */
+  keeper: { enabled: boolean; maxFds: number; resources: Record<string, unknown> };
 }
 
 /** The chart's defaults (values.yaml `sidecar`), for an operator started without --inject-sidecar. */
@@ -46,6 +48,7 @@ export function defaultSettings(image: string): SidecarSettings {
       readiness: { periodSeconds: 2, failureThreshold: 2, timeoutSeconds: 2 },
       liveness: { periodSeconds: 5, failureThreshold: 6, timeoutSeconds: 2 },
     },
+    keeper: { enabled: true, maxFds: 0, resources: { requests: { cpu: '5m', memory: '8Mi' }, limits: { memory: '32Mi' } } },
   };
 }
 
@@ -108,5 +111,25 @@ export function parseSettings(text: string, image: string): SidecarSettings {
       }
     }
   }
+  if (raw.keeper !== undefined) s.keeper = parseKeeper(raw.keeper, s.keeper);
   return s;
+}
+
+/** The chart's sidecar.keeper values over the defaults. */
+function parseKeeper(k: unknown, d: SidecarSettings['keeper']): SidecarSettings['keeper'] {
+  if (!isObj(k)) throw new Error('--inject-sidecar: keeper must be an object');
+  const out = { ...d };
+  if (k.enabled !== undefined) {
+    if (typeof k.enabled !== 'boolean') throw new Error('--inject-sidecar: keeper.enabled must be true or false');
+    out.enabled = k.enabled;
+  }
+  if (k.maxFds !== undefined) {
+    if (typeof k.maxFds !== 'number' || !Number.isInteger(k.maxFds) || k.maxFds < 0) throw new Error('--inject-sidecar: keeper.maxFds must be a non-negative integer');
+    out.maxFds = k.maxFds;
+  }
+  if (k.resources !== undefined) {
+    if (!isObj(k.resources)) throw new Error('--inject-sidecar: keeper.resources must be an object');
+    out.resources = k.resources;
+  }
+  return out;
 }

@@ -158,9 +158,9 @@ describe(`fdstore from helm install to restarts that drop nothing (Kubernetes 1.
       `app.kubernetes.io/instance=${REL},app.kubernetes.io/component=example`]);
     expect(pods.items).toHaveLength(1);
     pod = pods.items[0]!.metadata.name;
-    // classic mode on 1.20: the agent is a plain container, with `fdstore prepare` before it
+    // classic mode on 1.20: the keeper and the agent are plain containers, with `fdstore prepare` before them
     const spec = await getJson<{ spec: { initContainers: { name: string }[]; containers: { name: string }[] } }>(['-n', ns.name, 'pod', pod]);
-    expect(spec.spec.containers.map((c) => c.name)).toEqual(['fdstore', 'app']);
+    expect(spec.spec.containers.map((c) => c.name)).toEqual(['fdstore-keeper', 'fdstore', 'app']);
     expect(spec.spec.initContainers.map((c) => c.name)).toEqual(['fdstore-prepare']);
 
     const ip = (await kubectl(['-n', ns.name, 'get', 'svc', `${FULL}-example`, '-o', 'jsonpath={.spec.clusterIP}'])).trim();

@@ -33,9 +33,9 @@ describe('native mode (1.30)', () => {
 
   it('adds the agent as the first init container with restartPolicy Always, the two volumes, the shared PID namespace', () => {
     expect(r.decision).toMatchObject({ inject: true, via: 'policy' });
-    expect(names(out.spec.initContainers)).toEqual(['fdstore']);
-    expect(out.spec.initContainers[0].restartPolicy).toBe('Always');
-    expect(out.spec.initContainers[0].args).toEqual(['agent', '--run-dir', '/run/fdstore', '--container', 'web', '--container', 'worker', '--config', '/etc/fdstore/config', '--config-poll', '5s', '--http', '0.0.0.0:9721', '--log-level', 'info']);
+    expect(names(out.spec.initContainers)).toEqual(['fdstore-keeper', 'fdstore']);
+    expect(out.spec.initContainers[1].restartPolicy).toBe('Always');
+    expect(out.spec.initContainers[1].args).toEqual(['agent', '--run-dir', '/run/fdstore', '--container', 'web', '--container', 'worker', '--config', '/etc/fdstore/config', '--config-poll', '5s', '--http', '0.0.0.0:9721', '--log-level', 'info', '--keeper', '/run/fdstore/.keeper/keeper.sock']);
     expect(names(out.spec.containers)).toEqual(['web', 'worker']);
     expect(names(out.spec.volumes)).toEqual(['fdstore-run', 'fdstore-config']);
     expect(out.spec.shareProcessNamespace).toBe(true);
@@ -71,10 +71,10 @@ describe('classic mode (1.20)', () => {
 
   it('fdstore prepare first among the init containers, the agent first among the containers, no restartPolicy', () => {
     expect(names(out.spec.initContainers)).toEqual(['fdstore-prepare', 'migrate']);
-    expect(names(out.spec.containers)).toEqual(['fdstore', 'web']);
-    expect(out.spec.containers[0].restartPolicy).toBeUndefined();
-    expect(out.spec.containers[0].startupProbe).toBeUndefined();
-    expect(out.spec.containers[0].securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' }); // 1.19+
+    expect(names(out.spec.containers)).toEqual(['fdstore-keeper', 'fdstore', 'web']);
+    expect(out.spec.containers[1].restartPolicy).toBeUndefined();
+    expect(out.spec.containers[1].startupProbe).toBeUndefined();
+    expect(out.spec.containers[1].securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' }); // 1.19+
     expect(out.spec.initContainers[0].args).toEqual(['prepare', '--run-dir', '/run/fdstore', '--container', 'web']);
     expect(names(out.spec.volumes)).toEqual(['fdstore-run', 'fdstore-config', 'data']);
     expectValidPod(out);
@@ -84,12 +84,12 @@ describe('classic mode (1.20)', () => {
     for (const [rp, arg] of [['Never', '0s'], ['OnFailure', '330s']] as const) {
       const job = podOf([app('web')], { spec: { restartPolicy: rp } });
       const o = applied(job, run(job, { mode: 'classic', kube: V120 }).patch);
-      expect(o.spec.containers[0].args.slice(-2)).toEqual(['--exit-when-done', arg]);
+      expect(o.spec.containers[1].args.slice(-4, -2)).toEqual(['--exit-when-done', arg]);
       expectValidPod(o);
     }
     const job = podOf([app('web')], { spec: { restartPolicy: 'Never' } });
     const native = applied(job, run(job).patch);
-    expect(native.spec.initContainers[0].args).not.toContain('--exit-when-done');
+    expect(native.spec.initContainers[1].args).not.toContain('--exit-when-done');
   });
 });
 
@@ -98,8 +98,8 @@ describe('containers and what is already there', () => {
     const pod = podOf([app('web'), app('sidecar', { command: undefined })]);
     const r = run(pod);
     const out = applied(pod, r.patch);
-    expect(out.spec.initContainers[0].args).toEqual(expect.arrayContaining(['--container', 'web']));
-    expect(out.spec.initContainers[0].args).not.toContain('sidecar');
+    expect(out.spec.initContainers[1].args).toEqual(expect.arrayContaining(['--container', 'web']));
+    expect(out.spec.initContainers[1].args).not.toContain('sidecar');
     expect(out.spec.containers[1].command).toBeUndefined();
     expect(out.spec.containers[1].env).toBeUndefined();
     const rec = JSON.parse(out.metadata.annotations[INJECTED_ANNOTATION]);
@@ -177,7 +177,7 @@ describe('containers and what is already there', () => {
     const out = applied(dep, r.patch);
     modelOf(out).validate();
     expect(unknownFields(out)).toEqual([]);
-    expect(names(out.spec.template.spec.initContainers)).toEqual(['fdstore']);
+    expect(names(out.spec.template.spec.initContainers)).toEqual(['fdstore-keeper', 'fdstore']);
   });
 });
 

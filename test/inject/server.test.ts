@@ -100,8 +100,8 @@ const fromTemplate = podOf([app('web', { terminationMessagePath: '/dev/terminati
 
 describe('real AdmissionReviews over HTTPS', () => {
   it.each<[string, Obj, (out: Obj, r: Obj) => void]>([
-    ['a Deployment\'s pod (from its template)', fromTemplate, (out) => expect(out.spec.initContainers.map((c: Obj) => c.name)).toEqual(['fdstore'])],
-    ['a pod with init containers', podOf([app('web')], { spec: { initContainers: [app('migrate')] } }), (out) => expect(out.spec.initContainers.map((c: Obj) => c.name)).toEqual(['fdstore', 'migrate'])],
+    ['a Deployment\'s pod (from its template)', fromTemplate, (out) => expect(out.spec.initContainers.map((c: Obj) => c.name)).toEqual(['fdstore-keeper', 'fdstore'])],
+    ['a pod with init containers', podOf([app('web')], { spec: { initContainers: [app('migrate')] } }), (out) => expect(out.spec.initContainers.map((c: Obj) => c.name)).toEqual(['fdstore-keeper', 'fdstore', 'migrate'])],
     ['a container without command', podOf([app('web'), app('envoy', { command: undefined })]), (out, r) => {
       expect(out.spec.containers[1].command).toBeUndefined();
       expect(r.warnings).toEqual([expect.stringMatching(/^fdstore: container envoy not enrolled: no command/)]);

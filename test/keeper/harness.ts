@@ -93,6 +93,8 @@ export class Pod {
 
   /** A new agent on this run dir (with the keeper unless keeper is false). */
   async startAgent(opts: { keeper?: boolean; http?: boolean } = {}): Promise<Agent> {
+    // One agent per pod at a time (the run dir's lock would refuse a second anyway).
+    if (this.agent?.alive) throw new Error('Pod.startAgent: an agent is still running; killAgent() first');
     const args = [FDSTORE_BIN, 'agent', '--run-dir', this.runDir, '--config', this.configFile, '--http', opts.http ? '127.0.0.1:0' : 'off', '--log-level', 'info'];
     if (opts.keeper !== false) args.push('--keeper', keeperSocket(this.runDir));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -97,6 +97,7 @@ describe('keeper', () => {
     expect(peer.sent).toBe(true);
     await until(() => keeper.fds() === keeper.idleFds + 2, 'keeper holds the two fds');
     const agent = await pod.startAgent();
+    cleanups.push(async () => pod.killAgent());
     const refused = agent.logs.find((l) => l.msg === 'keeper state refused: adopting fds only');
     expect(refused?.why).toBe('keeper state of version 99 is not readable by this agent (reads 1)');
     expect(await pod.stored()).toEqual(peer.inodes.map((i) => `future/${i}`).sort());

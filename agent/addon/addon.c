@@ -164,27 +164,40 @@ static napi_value Accept(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-static napi_value SendFds(napi_env env, napi_callback_info info) {
-  void *data;
-  size_t len;
-  uint32_t nfds, i;
-  int fds[FDSTORE_FDS_PER_MSG];
+/*
+ * A message as SendFds and KeeperSend take it: its bytes (a Buffer) and its fds (an
+ * array of numbers). NULL when both are good; otherwise what the verb returns: a
+ * thrown TypeError, or -EINVAL for more fds than one message carries (the kernel
+ * refuses more than SCM_MAX_FD with EINVAL).
+ */
+static napi_value message_args(napi_env env, napi_value buf, napi_value arr, void **data, size_t *len,
+                               int fds[FDSTORE_FDS_PER_MSG], uint32_t *nfds) {
   bool ok;
-  ARGS(3);
-  INT_ARG(0, fd);
-  if (napi_is_buffer(env, argv[1], &ok) != napi_ok || !ok) return type_error(env, "fdstore: data must be a Buffer");
-  CHECK(napi_get_buffer_info(env, argv[1], &data, &len));
-  if (napi_is_array(env, argv[2], &ok) != napi_ok || !ok) return type_error(env, "fdstore: fds must be an array");
-  CHECK(napi_get_array_length(env, argv[2], &nfds));
-  /* The kernel refuses more than SCM_MAX_FD fds in one message with EINVAL. */
-  if (nfds > FDSTORE_FDS_PER_MSG) return num(env, -EINVAL);
-  for (i = 0; i < nfds; i++) {
+  uint32_t i;
+  if (napi_is_buffer(env, buf, &ok) != napi_ok || !ok) return type_error(env, "fdstore: data must be a Buffer");
+  CHECK(napi_get_buffer_info(env, buf, data, len));
+  if (napi_is_array(env, arr, &ok) != napi_ok || !ok) return type_error(env, "fdstore: fds must be an array");
+  CHECK(napi_get_array_length(env, arr, nfds));
+  if (*nfds > FDSTORE_FDS_PER_MSG) return num(env, -EINVAL);
+  for (i = 0; i < *nfds; i++) {
     napi_value v;
     int64_t x;
-    CHECK(napi_get_element(env, argv[2], i, &v));
+    CHECK(napi_get_element(env, arr, i, &v));
     if (!get_int(env, v, &x)) return type_error(env, "fdstore: fds must be numbers");
     fds[i] = (int)x;
   }
+  return NULL;
+}
+
+static napi_value SendFds(napi_env env, napi_callback_info info) {
+  void *data;
+  size_t len;
+  uint32_t nfds;
+  int fds[FDSTORE_FDS_PER_MSG];
+  napi_value bad;
+  ARGS(3);
+  INT_ARG(0, fd);
+  if ((bad = message_args(env, argv[1], argv[2], &data, &len, fds, &nfds)) != NULL) return bad;
   return num(env, (double)scm_send_fds((int)fd, data, len, fds, nfds));
 }
 
@@ -395,24 +408,13 @@ static napi_value KeeperConnect(napi_env env, napi_callback_info info) {
 static napi_value KeeperSend(napi_env env, napi_callback_info info) {
   void *data;
   size_t len;
-  uint32_t nfds, i;
+  uint32_t nfds;
   int fds[FDSTORE_FDS_PER_MSG];
-  bool ok;
+  napi_value bad;
   ARGS(4);
   INT_ARG(0, fd);
   INT_ARG(3, timeout_ms);
-  if (napi_is_buffer(env, argv[1], &ok) != napi_ok || !ok) return type_error(env, "fdstore: data must be a Buffer");
-  CHECK(napi_get_buffer_info(env, argv[1], &data, &len));
-  if (napi_is_array(env, argv[2], &ok) != napi_ok || !ok) return type_error(env, "fdstore: fds must be an array");
-  CHECK(napi_get_array_length(env, argv[2], &nfds));
-  if (nfds > FDSTORE_FDS_PER_MSG) return num(env, -EINVAL);
-  for (i = 0; i < nfds; i++) {
-    napi_value v;
-    int64_t x;
-    CHECK(napi_get_element(env, argv[2], i, &v));
-    if (!get_int(env, v, &x)) return type_error(env, "fdstore: fds must be numbers");
-    fds[i] = (int)x;
-  }
+  if ((bad = message_args(env, argv[1], argv[2], &data, &len, fds, &nfds)) != NULL) return bad;
   return num(env, (double)keeper_send((int)fd, data, len, fds, nfds, (int)timeout_ms));
 }
 

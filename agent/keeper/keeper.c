@@ -49,25 +49,28 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 100 bad usage, 111 a system call failed at start.\n";
 
-static void die(int code, const char *fmt, ...)
+static void vsay(const char *fmt, va_list ap)
 {
-	va_list ap;
-	va_start(ap, fmt);
 	fputs(PROG ": ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
-	va_end(ap);
-	exit(code);
 }
 
 static void say(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay(fmt, ap);
 	va_end(ap);
+}
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	exit(code);
 }
 
 static long long now_ms(void)

@@ -63,7 +63,7 @@ export function agentContainer(i: PieceInput): Json {
   const args = ['agent', '--run-dir', s.runDir, ...containerArgs(i.containers), '--config', `${CONFIG_MOUNT}/config`, '--config-poll', s.configPoll, '--http', `0.0.0.0:${s.port}`, '--log-level', s.logLevel];
   const ends = i.restartPolicy === 'Never' || i.restartPolicy === 'OnFailure' ? EXIT_WHEN_DONE[i.restartPolicy] : null;
   if (i.mode === 'classic' && ends !== null) args.push('--exit-when-done', ends);
-  if (s.keeper.enabled) args.push('--keeper', `${s.runDir}/.keeper/keeper.sock`);
+  if (keeperWanted(i)) args.push('--keeper', `${s.runDir}/.keeper/keeper.sock`);
   args.push(...s.extraArgs);
   const healthz = { path: '/healthz', port: AGENT_PORT_NAME };
   const c: Json = {
@@ -116,7 +116,16 @@ export function keeperContainer(i: PieceInput): Json {
   };
 }
 
-const keeperFirst = (i: PieceInput): Json[] => (i.settings.keeper.enabled ? [keeperContainer(i)] : []);
+/**
+ * The keeper, unless off, or the pod is a Job's in classic mode: there the agent exits
+ * once the apps are done (EXIT_WHEN_DONE) and a keeper, which never does, would keep the
+ * Job running forever. (Native sidecars are stopped by the kubelet.)
+ */
+export function keeperWanted(i: PieceInput): boolean {
+  const job = i.restartPolicy === 'Never' || i.restartPolicy === 'OnFailure';
+  return i.settings.keeper.enabled && !(i.mode === 'classic' && job);
+}
+const keeperFirst = (i: PieceInput): Json[] => (keeperWanted(i) ? [keeperContainer(i)] : []);
 /** fdstore.sidecar.initContainers: the keeper and the agent (native) or fdstore prepare (classic). */
 export const initContainers = (i: PieceInput): Json[] => (i.mode === 'native' ? [...keeperFirst(i), agentContainer(i)] : [prepareContainer(i)]);
 /** fdstore.sidecar.containers: the keeper and the agent in classic mode. */

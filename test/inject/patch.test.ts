@@ -84,7 +84,8 @@ describe('classic mode (1.20)', () => {
     for (const [rp, arg] of [['Never', '0s'], ['OnFailure', '330s']] as const) {
       const job = podOf([app('web')], { spec: { restartPolicy: rp } });
       const o = applied(job, run(job, { mode: 'classic', kube: V120 }).patch);
-      expect(o.spec.containers[1].args.slice(-4, -2)).toEqual(['--exit-when-done', arg]);
+      expect(o.spec.containers.map((c: { name: string }) => c.name)).toEqual(['fdstore', 'web']); // no keeper: it would keep the Job running
+      expect(o.spec.containers[0].args.slice(-2)).toEqual(['--exit-when-done', arg]);
       expectValidPod(o);
     }
     const job = podOf([app('web')], { spec: { restartPolicy: 'Never' } });

@@ -66,6 +66,6 @@ describe('the chart\'s injector', () => {
       const pod = await getJson<{ metadata: { annotations?: Record<string, string> }; spec: { containers: { name: string }[] } }>(['-n', ns.name, 'pod', name]);
       return pod.metadata.annotations?.['fdstore.dev/injected'] ? pod : undefined;
     }, 120_000, 'a pod injected through the Service');
-    expect(injected.spec.containers.map((c) => c.name)).toEqual(['fdstore', 'web']);
+    expect(injected.spec.containers.map((c) => c.name)).toEqual(['fdstore-keeper', 'fdstore', 'web']);
   });
 });

@@ -113,9 +113,9 @@ describe('the injector, called by the 1.20 API server', () => {
 
     expect(pod.spec.shareProcessNamespace).toBe(true);
     expect(pod.spec.initContainers?.map((c) => c.name)).toEqual(['fdstore-prepare']);
-    expect(pod.spec.containers.map((c) => c.name)).toEqual(['fdstore', 'web', 'idle']);
-    expect(pod.spec.containers[2]!.command).toBeUndefined();
-    expect(pod.spec.containers[1]!.command).toEqual(['/run/fdstore/fdstore-exec', '--wait-ms', '30000', '--', 'python3', '-u', '/opt/demo/server.py', '8080', '0.0.0.0']);
+    expect(pod.spec.containers.map((c) => c.name)).toEqual(['fdstore-keeper', 'fdstore', 'web', 'idle']);
+    expect(pod.spec.containers[3]!.command).toBeUndefined();
+    expect(pod.spec.containers[2]!.command).toEqual(['/run/fdstore/fdstore-exec', '--wait-ms', '30000', '--', 'python3', '-u', '/opt/demo/server.py', '8080', '0.0.0.0']);
     expect(pod.metadata.labels?.['fdstore.dev/enrolled']).toBe('true');
     expect(JSON.parse(pod.metadata.annotations!['fdstore.dev/injected']!)).toMatchObject({ mode: 'classic', policy: 'inject', containers: ['web'], unwrapped: { idle: expect.stringMatching(/^no command/) } });
     const event = await waitFor(async () => (await getJson<{ items: { reason: string; type: string; message: string; involvedObject: { name: string } }[] }>(['-n', ns.name, 'events'])).items
@@ -154,6 +154,7 @@ describe('the injector, called by the 1.20 API server', () => {
     }, ns.name);
     await waitFor(async () => (await getJson<{ status: { succeeded?: number; failed?: number } }>(['-n', ns.name, 'job', 'job'])).status.succeeded === 1 || undefined, 180_000, 'the Job succeeded');
     const [pod] = await pods('job-name=job');
+    // no keeper in a Job's classic pod: it would never exit
     expect(pod!.spec.containers.map((c) => c.name)).toEqual(['fdstore', 'batch']);
     expect(pod!.spec.containers[0]!.args?.slice(-2)).toEqual(['--exit-when-done', '0s']);
     expect(pod!.status.containerStatuses?.map((c) => [c.name, c.state.terminated?.exitCode]).sort()).toEqual([['batch', 0], ['fdstore', 0]]);

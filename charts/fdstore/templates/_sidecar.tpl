@@ -10,7 +10,8 @@ and for the example. Every one takes the same dict:
   container   (fdstore.app.*) the app container being written; one of containers
   command     (fdstore.app.command) the app's own command and args, as a list
   restartPolicy  optional: the pod's restartPolicy; Never or OnFailure (a Job's pod) in
-              classic mode make the agent exit once the apps are done (--exit-when-done)
+              classic mode make the agent exit once the apps are done (--exit-when-done),
+              and leave the keeper out (it would keep the Job running)
 
 Pod side:       fdstore.sidecar.podLabels, .podSpec, .initContainers, .containers, .volumes
 App container:  fdstore.app.command, .env, .volumeMounts, .probes
@@ -54,6 +55,12 @@ the image, and the mode picked for this API server. */}}
 {{- end -}}
 {{- end -}}
 {{- $_ := set $s "mode" $mode -}}
+{{- /* A Job's pod in classic mode: no keeper. The agent exits once the apps are done
+(--exit-when-done); a keeper would not, and would keep the Job running forever
+(src/inject/pieces.ts keeperWanted). */}}
+{{- if and (eq $mode "classic") (has (toString .restartPolicy) (list "Never" "OnFailure")) -}}
+{{- $_ := set $s.keeper "enabled" false -}}
+{{- end -}}
 {{- $_ := set $s "image" (include "fdstore.image" $vals) -}}
 {{- $_ := set $s "pullPolicy" $vals.image.pullPolicy -}}
 {{- $_ := set $s "containers" $names -}}

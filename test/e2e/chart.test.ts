@@ -13,7 +13,9 @@
  * describe pod` (the operator's and the kubelet's events) and `kubectl exec -c fdstore --
  * fdstore ls` show it; a real Prometheus finds the agent through the PodMonitor's selectors;
  * the app runs as another non-root uid with no capabilities and mounts only its own
- * directory; `helm upgrade` works in place and `helm uninstall` leaves nothing but the CRDs
+ * directory; issue 11: `kubectl set image` of the sidecar and two SIGKILLs of the agent under
+ * load lose nothing (the keeper hands the store to each new agent: same socket, same run,
+ * no StoreLost) and the app's next restart still gets its socket; `helm upgrade` works in place and `helm uninstall` leaves nothing but the CRDs
  * (crds.keep).
  */
 import { randomBytes } from 'node:crypto';
@@ -21,7 +23,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshNamespace, getJson, kubeEnv, kubectl, kubectlRun, REPO, waitFor } from '../kube/cluster.js';
+import { freshNamespace, getJson, kubeEnv, kubectl, kubectlRun, REPO, run, waitFor } from '../kube/cluster.js';
 import { AGENT_UID, APP_UID } from '../helpers/uids.js';
 import { freePort } from '../metrics/live.js';
 import {
@@ -271,6 +273,57 @@ describe(`fdstore from helm install to restarts that drop nothing (Kubernetes 1.
     expect(r[0]!.metric).toMatchObject({ job: 'fdstore-agents', namespace: ns.name, pod });
     await prom.stop();
     prom = null;
+  }));
+
+  it('the sidecar upgraded in place (kubectl set image) and its agent SIGKILLed, under load: the keeper hands the store over, nothing is dropped', () => step(async () => {
+    // Another tag of the image (a retag of the same build: the kubelet restarts a container
+    // whose image field changes, whatever the bytes are).
+    const image = process.env.FDSTORE_E2E_IMAGE!;
+    const next = `${image}-inplace`;
+    await run('ctr', ['--address', kubeEnv().ctrSock, '-n', 'k8s.io', 'images', 'tag', '--force', image, next]);
+    const l = new Load(target!, REQUEST_TIMEOUT_MS);
+    load = l;
+    l.start(CLIENTS);
+    const served = (n: number): Promise<boolean> => waitFor(() => l.stats.ok >= n, RESTART_MS, `${n} requests served`, 100);
+    const before = await ls(ns.name, pod);
+    await served(SERVED_BETWEEN_RESTARTS);
+    const agentRestarts = async (): Promise<number> => (await containerStatus(ns.name, pod, 'fdstore')).restarts;
+    // The agent is back and has the store: same socket, same run (main pid), same counts.
+    const handedOver = async (what: string, restarts: number): Promise<void> => {
+      await waitFor(async () => {
+        const s = await containerStatus(ns.name, pod, 'fdstore');
+        return s.restarts === restarts && s.running;
+      }, RESTART_MS, `the agent container back after ${what}`, 500);
+      const after = await waitFor(async () => {
+        const x = await ls(ns.name, pod).catch(() => undefined);
+        return x && x.app.state === 'ready' ? x : undefined;
+      }, 60_000, `fdstore ls after ${what}`, 500);
+      expect(httpFd(after).inode, `the same listening socket after ${what}`).toBe(inode);
+      expect(after.app.mainPid, `the same main process after ${what}`).toBe(before.app.mainPid);
+      expect(after.app.restores, `restores carried over ${what}`).toBe(before.app.restores);
+      await served(l.stats.ok + SERVED_BETWEEN_RESTARTS);
+    };
+    const r0 = await agentRestarts();
+    await kubectl(['-n', ns.name, 'set', 'image', `pod/${pod}`, `fdstore=${next}`]);
+    await handedOver('kubectl set image', r0 + 1);
+    const spec = await getJson<{ spec: { containers: { name: string; image: string }[] } }>(['-n', ns.name, 'pod', pod]);
+    expect(spec.spec.containers.find((c) => c.name === 'fdstore')!.image).toBe(next);
+    for (let k = 1; k <= 2; k++) {
+      process.kill(await hostPid(ns.name, pod, 'fdstore'), 'SIGKILL');
+      await handedOver(`SIGKILL ${k} of the agent`, r0 + 1 + k);
+    }
+    // An app restart after all that still gets its socket from the adopted store.
+    const after = await restartApp('SIGTERM');
+    counts.term++;
+    await waitFor(() => (l.stats.pids.get(after.app.mainPid ?? -1) ?? 0) >= SERVED_BETWEEN_RESTARTS, RESTART_MS, 'the restarted app serving', 100);
+    const stats = await l.stop();
+    load = null;
+    console.log(`e2e sidecar upgrade + 2 agent SIGKILLs + 1 app restart: ${stats.sent} requests, ${stats.ok} ok, ${stats.refused} refused, failed ${JSON.stringify(stats.failed)}`);
+    expect([stats.refused, failedCount(stats)]).toEqual([0, 0]);
+    const ev = await podEvents(ns.name, pod);
+    expect(ev.filter((e) => e.reason === 'StoreLost'), 'no StoreLost: the keeper kept the store').toEqual([]);
+    const table = (await kubectl(['-n', ns.name, 'get', 'fdstores'])).trim().split('\n')[1]!.split(/\s+/);
+    expect(table.slice(0, 4)).toEqual([pod, '1/1', '1', String(after.app.restores)]);
   }));
 
   it('helm upgrade changes the release in place; helm uninstall leaves nothing behind but the CRDs (crds.keep)', () => step(async () => {

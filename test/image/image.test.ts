@@ -154,7 +154,7 @@ describe.skipIf(!isRoot)(`the container image ${NEEDS_ROOT}`, () => {
     expect(files.filter((f) => f.type !== 'dir' && FORBIDDEN.test(f.path)).map((f) => f.path)).toEqual([]);
     const elves = files.filter((f) => f.elf).map((f) => f.path).sort();
     expect(elves.filter((p) => !ELF_ALLOWED.some((re) => re.test(p)))).toEqual([]);
-    expect(elves).toHaveLength(4 + 1 + 6); // ours and node, ld.so, six libraries
+    expect(elves).toHaveLength(5 + 1 + 6); // ours (entry, launcher, keeper, addon) and node, ld.so, six libraries
     // the whole top level: nothing but what stage-runtime.sh lays out
     expect(files.filter((f) => f.path.lastIndexOf('/') === 0).map((f) => f.path).sort()).toEqual(['/etc', '/lib', '/lib64', '/opt', '/usr']);
     const notRoots = files.filter((f: ImageFile) => f.uid !== 0 || (f.type !== 'symlink' && (f.mode & 0o022) !== 0));

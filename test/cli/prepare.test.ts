@@ -50,6 +50,8 @@ describe('fdstore prepare', () => {
     const app = spawn(lf, la, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     app.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    let appErr = '';
+    app.stderr.setEncoding('utf8').on('data', (d: string) => (appErr += d));
     const appExit = new Promise<number | null>((res) => app.on('close', res));
     await sleepingBetweenAttempts(app.pid!);
 
@@ -59,7 +61,7 @@ describe('fdstore prepare', () => {
     agent.stderr.setEncoding('utf8').on('data', (d: string) => (logs += d));
     const agentExit = new Promise<number | null>((res) => agent.on('close', res));
     try {
-      expect(await appExit).toBe(0);
+      expect([await appExit, appErr]).toEqual([0, '']);
       expect(out).toBe(`${join(dir, "app")}/notify none\n`);
       // A first start for the agent (no sockets were there: no run is "unknown since agent
       // restart"), the app's run seen to its exit, and the launcher replaced by rename.

@@ -229,10 +229,12 @@ describe(`fdstore from helm install to restarts that drop nothing (Kubernetes 1.
 
   it('kubectl shows it: get fdstores, the events in describe pod, and fdstore ls in the agent container', () => step(async () => {
     const restores = 1 + counts.term + counts.liveness + counts.kill;
+    // Both together: the agent reports the last restore and the app's READY=1 as two changes, and
+    // the operator may write the first before the second arrives (CI saw READY 0/1 once).
     await waitFor(async () => {
-      const fs = await getJson<{ status?: { restores?: number } }>(['-n', ns.name, 'fdstore', pod]);
-      return fs.status?.restores === restores;
-    }, 60_000, `FdStore ${pod} status.restores ${restores}`);
+      const fs = await getJson<{ status?: { restores?: number; readySummary?: string } }>(['-n', ns.name, 'fdstore', pod]);
+      return fs.status?.restores === restores && fs.status.readySummary === '1/1';
+    }, 60_000, `FdStore ${pod} status.restores ${restores} and readySummary 1/1`);
     const table = await kubectl(['-n', ns.name, 'get', 'fdstores']);
     const [head, row] = table.trim().split('\n');
     expect(head!.split(/\s+/)).toEqual(['NAME', 'READY', 'FDS', 'RESTORES', 'POLICY', 'AGE']);
@@ -322,8 +324,12 @@ describe(`fdstore from helm install to restarts that drop nothing (Kubernetes 1.
     expect([stats.refused, failedCount(stats)]).toEqual([0, 0]);
     const ev = await podEvents(ns.name, pod);
     expect(ev.filter((e) => e.reason === 'StoreLost'), 'no StoreLost: the keeper kept the store').toEqual([]);
-    const table = (await kubectl(['-n', ns.name, 'get', 'fdstores'])).trim().split('\n')[1]!.split(/\s+/);
-    expect(table.slice(0, 4)).toEqual([pod, '1/1', '1', String(after.app.restores)]);
+    // The operator catches up with the agent's last changes (restore, then READY=1) a moment later.
+    const want = [pod, '1/1', '1', String(after.app.restores)];
+    const row = async (): Promise<string[]> => (await kubectl(['-n', ns.name, 'get', 'fdstores'])).trim().split('\n')[1]!.split(/\s+/).slice(0, 4);
+    await waitFor(async () => JSON.stringify(await row()) === JSON.stringify(want), 60_000, `kubectl get fdstores to show ${want.join(' ')}`, 500)
+      .catch(() => undefined);
+    expect(await row()).toEqual(want);
   }));
 
   it('helm upgrade changes the release in place; helm uninstall leaves nothing behind but the CRDs (crds.keep)', () => step(async () => {

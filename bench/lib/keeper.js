@@ -4,8 +4,15 @@
  * one with `--keeper`, alternated in the same run. With the keeper the barrier is
  * acknowledged only once the mirror has been sent, so the timed span includes it.
  * The keeper's RSS is read before and after.
+ *
+ * Two ratios: wall time (the sender's span; on a shared 2-core machine the third
+ * process, the keeper, competes for a core, so this one moves with the load) and
+ * the agent's CPU time over the same span (all its threads, from schedstat: the
+ * work the mirror adds to the agent, which the load moves much less). Each is the
+ * median of the ratios of adjacent pairs, so drift in the load between rounds
+ * cancels out.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILD, Child, fdCount, ROOT, rssBytes, run, sleep, startAgent } from './proc.js';
@@ -17,6 +24,19 @@ export const KEEPER_RATIO_AIM = 1.2;
 const SENDER = join(BUILD, 'store-sender');
 const KEEPER = join(ROOT, 'agent', 'keeper', 'fdstore-keeper');
 const WARMUP = { fds: 1000, rounds: 5 };
+
+/** Nanoseconds on a CPU of every thread of pid (/proc/PID/task/TID/schedstat, field 1). */
+function cpuNs(pid) {
+  let ns = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return ns;
+}
 
 async function startKeeper(runDir) {
   const k = new Child(KEEPER, ['--run-dir', runDir], { stderr: 'pipe' });
@@ -36,9 +56,11 @@ async function once(withKeeper, n) {
     await sleep(100);
     const keeperRss0 = keeper ? rssBytes(keeper.pid) : 0;
     const keeperFds0 = keeper ? fdCount(keeper.pid) : 0;
+    const cpu0 = cpuNs(agent.pid);
+    const keeperCpu0 = keeper ? cpuNs(keeper.pid) : 0;
     sender = new Child(SENDER, ['--hold', agent.notify, String(n)], { stdin: 'pipe' });
     const report = await sender.json(120_000);
-    const out = { ns: report.ns[0] };
+    const out = { ns: report.ns[0], cpuNs: cpuNs(agent.pid) - cpu0, keeperCpuNs: keeper ? cpuNs(keeper.pid) - keeperCpu0 : 0 };
     if (keeper) {
       const held = fdCount(keeper.pid) - keeperFds0;
       if (held !== n) throw new Error(`keeper holds ${held} more fds after the agent stored ${n}`);
@@ -66,11 +88,14 @@ export async function keeperBench(reps, log) {
   }
   const offNs = median(off.map((x) => x.ns));
   const onNs = median(on.map((x) => x.ns));
+  const paired = (f) => median(on.map((x, i) => f(x) / f(off[i])));
   return {
     fds: KEEPER_FDS,
-    without: { ns: off.map((x) => x.ns), medianNs: offNs },
-    with: { ns: on.map((x) => x.ns), medianNs: onNs },
-    ratio: onNs / offNs,
+    without: { ns: off.map((x) => x.ns), medianNs: offNs, cpuNs: off.map((x) => x.cpuNs), medianCpuNs: median(off.map((x) => x.cpuNs)) },
+    with: { ns: on.map((x) => x.ns), medianNs: onNs, cpuNs: on.map((x) => x.cpuNs), medianCpuNs: median(on.map((x) => x.cpuNs)) },
+    ratio: paired((x) => x.ns),
+    cpuRatio: paired((x) => x.cpuNs),
+    keeperCpuNs: median(on.map((x) => x.keeperCpuNs)),
     keeperRssBeforeBytes: median(on.map((x) => x.keeperRssBefore)),
     keeperRssAfterBytes: median(on.map((x) => x.keeperRssAfter)),
   };

@@ -90,9 +90,9 @@ export class Keeping {
         const e = entries[0];
         if (e === undefined) return;
         const meta = encodeMeta({ kind: 'store', container, name: e.name, poll: e.poll });
-        this.link.tryAddMany(entries.map((x) => x.id), entries.map((x) => x.fd), meta);
+        this.link.tryAddMany(entries.map((x) => x.fd), meta);
       },
-      removed: (e) => this.link.remove(e.id),
+      removed: (e) => this.link.remove(e.fd),
     };
   }
 
@@ -128,7 +128,7 @@ export class Keeping {
     for (const b of l.entries()) {
       const k = kept.find((x) => x.fd === b.fd);
       if (!k) continue;
-      this.link.mirror.adopt(b, k.slot, k.fd, k.meta, k.metaText);
+      this.link.mirror.adopt(k.slot, k.fd, k.meta, k.metaText);
       mirrored.add(b);
       this.adoptedFds++;
       this.d.log.info('listen socket taken over from the keeper', { container: name, name: b.name, kind: b.kind, address: b.address });
@@ -145,7 +145,7 @@ export class Keeping {
     for (const f of fds) {
       const e = c.store.adopt(f.fd, f.stat, f.name, f.poll);
       if (e === null) continue;
-      this.link.mirror.adopt(e.id, f.slot, f.fd, f.meta, f.metaText);
+      this.link.mirror.adopt(f.slot, e.fd, f.meta, f.metaText);
       taken++;
     }
     this.adoptedFds += taken;
@@ -170,8 +170,8 @@ export class Keeping {
   syncListen(name: string, l: Listeners | undefined): void {
     const now = new Set((l?.entries() ?? []).filter((b) => b.fd >= 0));
     const before = this.listenMirrored.get(name) ?? new Set<BoundListener>();
-    for (const b of before) if (!now.has(b)) this.link.remove(b);
-    for (const b of now) if (!before.has(b)) this.link.tryAdd(b, b.fd, encodeMeta({ kind: 'listen', container: name, name: b.name, listenKind: b.kind, address: b.address }));
+    for (const b of before) if (!now.has(b)) this.link.remove(b.fd);
+    for (const b of now) if (!before.has(b)) this.link.tryAdd(b.fd, encodeMeta({ kind: 'listen', container: name, name: b.name, listenKind: b.kind, address: b.address }));
     this.listenMirrored.set(name, now);
   }
 

@@ -128,23 +128,24 @@ export class KeeperLink {
   }
 
   /** A mirror add that may not fit: logged once, counted in mirror.unmirrored. */
-  tryAdd(key: unknown, fd: number, meta: string): void {
-    this.tryAddMany([key], [fd], meta);
+  tryAdd(fd: number, meta: string): void {
+    this.tryAddMany([fd], meta);
   }
 
-  tryAddMany(keys: readonly unknown[], fds: readonly number[], meta: string): void {
+  tryAddMany(fds: readonly number[], meta: string): void {
     try {
-      this.mirror.addMany(keys, fds, meta);
+      this.mirror.addMany(fds, meta);
       this.schedule();
     } catch (e) {
       if (!(e instanceof MirrorFullError)) throw e;
-      this.mirror.unmirrored += keys.filter((k) => !this.mirror.has(k)).length;
+      this.mirror.unmirrored += fds.filter((fd) => !this.mirror.has(fd)).length;
       this.d.log.once('keeper-full', 'error', 'keeper full: fds stored from now on do not survive an agent restart', { error: e.message });
     }
   }
 
-  remove(key: unknown): void {
-    this.mirror.remove(key);
+  /** Before the fd is closed. */
+  remove(fd: number): void {
+    this.mirror.remove(fd);
     this.schedule();
   }
 

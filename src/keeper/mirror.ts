@@ -7,18 +7,27 @@
  * to the listen sockets, which call remove() before they close it; a removal of an
  * item whose add is still in the journal cancels that add, so a closed (and maybe
  * reused) fd number is never sent.
+ *
+ * Items are keyed by their fd number: a number names one open file of the agent at
+ * a time, and its owner removes it here before closing it (a number added again
+ * without that replaces the old item).
+ *
+ * Layout: this is on the store's hot path (one add per stored fd, issue 11's cost
+ * aim), so a slot's fd, metadata and state live in typed arrays indexed by slot,
+ * the slot of an fd in one indexed by fd, and the journal is a list of slot
+ * numbers: no object and no Map entry per fd, nothing for the collector to trace.
+ * The arrays grow by doubling (the slot ones up to the keeper's size).
  */
 import { KEEPER_METAS_MAX, MessageBuilder, type Message } from './wire.js';
 
-interface Item {
-  slot: number;
-  fd: number;
-  meta: number;
-  /** The keeper has it (sent, or found there at start). */
-  sent: boolean;
-  /** Removed before it was sent: skipped by the flush (its fd may be closed and reused). */
-  cancelled: boolean;
-}
+/** A slot's state. */
+const FREE = 0;
+/** Added, not sent yet: its number is in pendingAdds (maybe twice, see flush). */
+const PENDING = 1;
+/** The keeper has it (sent, or found there at start). */
+const SENT = 2;
+
+const INITIAL_SLOTS = 1024;
 
 interface MetaSlot {
   id: number;
@@ -32,16 +41,24 @@ export class MirrorFullError extends Error {
 }
 
 export class Mirror {
-  /** Keys: a store entry's id (number) or a listen socket's BoundListener object. */
-  private readonly items = new Map<unknown, Item>();
+  /** Slot of each mirrored fd number, -1 for none. */
+  private slotOfFd = new Int32Array(INITIAL_SLOTS).fill(-1);
+  private items = 0;
+  private fdOf = new Int32Array(INITIAL_SLOTS);
+  private metaOf = new Int32Array(INITIAL_SLOTS);
+  private stateOf = new Uint8Array(INITIAL_SLOTS);
   private readonly metas = new Map<string, MetaSlot>();
   private readonly metaText = new Map<number, string>();
   private freeSlots: number[] = [];
   private nextSlot = 0;
   private freeMetas: number[] = [];
   private nextMeta = 0;
-  /** Adds not sent yet, in order (cancelled ones are skipped: no Map on the per-fd path). */
-  private pendingAdds: Item[] = [];
+  /**
+   * Slots added since the last flush, in order. A slot removed before the flush
+   * is FREE (skipped); if it was taken again it is listed twice and PENDING with
+   * its newest fd, which the first occurrence sends and the second skips.
+   */
+  private pendingAdds: number[] = [];
   private pendingDeletes: number[] = [];
   private resetPending = false;
   private blob: string | null = null;
@@ -52,11 +69,11 @@ export class Mirror {
   constructor(private maxSlots: number) {}
 
   get size(): number {
-    return this.items.size;
+    return this.items;
   }
 
-  has(key: unknown): boolean {
-    return this.items.has(key);
+  has(fd: number): boolean {
+    return fd >= 0 && fd < this.slotOfFd.length && this.slotOfFd[fd]! >= 0;
   }
 
   /** True when flush() would produce a message. */
@@ -65,41 +82,49 @@ export class Mirror {
   }
 
   /** A new fd to mirror. Throws MirrorFullError when every slot is taken. */
-  add(key: unknown, fd: number, meta: string): void {
-    this.addMany([key], [fd], meta);
+  add(fd: number, meta: string): void {
+    this.addMany([fd], meta);
   }
 
   /**
    * Several fds with one metadata (one FDSTORE=1 message): one metadata lookup for
    * all. Throws MirrorFullError when the slots run out; those before it are added.
    */
-  addMany(keys: readonly unknown[], fds: readonly number[], meta: string): void {
-    const id = this.refMeta(meta, keys.length);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i];
-      if (this.items.has(key)) this.remove(key);
-      let slot: number;
-      try {
-        slot = this.takeSlot();
-      } catch (e) {
-        for (let k = i; k < keys.length; k++) this.unrefMeta(id);
-        throw e;
+  addMany(fds: readonly number[], meta: string): void {
+    const id = this.refMeta(meta, fds.length);
+    for (let i = 0; i < fds.length; i++) {
+      const fd = fds[i]!;
+      if (fd >= this.slotOfFd.length) this.slotOfFd = grown(this.slotOfFd, fd, (n) => new Int32Array(n).fill(-1));
+      if (this.slotOfFd[fd]! >= 0) this.remove(fd);
+      let slot = this.freeSlots.pop();
+      if (slot === undefined) {
+        if (this.nextSlot >= this.maxSlots) {
+          for (let k = i; k < fds.length; k++) this.unrefMeta(id);
+          throw new MirrorFullError(`the keeper holds at most ${this.maxSlots} fds`);
+        }
+        slot = this.nextSlot++;
+        this.room(slot);
       }
-      const item: Item = { slot, fd: fds[i]!, meta: id, sent: false, cancelled: false };
-      this.items.set(key, item);
-      this.pendingAdds.push(item);
+      this.fdOf[slot] = fd;
+      this.metaOf[slot] = id;
+      this.stateOf[slot] = PENDING;
+      this.slotOfFd[fd] = slot;
+      this.items++;
+      this.pendingAdds.push(slot);
     }
   }
 
-  /** Before the fd is closed. Unknown keys are ignored. */
-  remove(key: unknown): void {
-    const item = this.items.get(key);
-    if (!item) return;
-    this.items.delete(key);
-    if (item.sent) this.pendingDeletes.push(item.slot);
-    else item.cancelled = true;
-    this.freeSlots.push(item.slot);
-    this.unrefMeta(item.meta);
+  /** Before the fd is closed. Fds not mirrored are ignored. */
+  remove(fd: number): void {
+    if (!this.has(fd)) return;
+    const slot = this.slotOfFd[fd]!;
+    this.slotOfFd[fd] = -1;
+    this.items--;
+    if (this.stateOf[slot] === SENT) this.pendingDeletes.push(slot);
+    this.stateOf[slot] = FREE;
+    this.fdOf[slot] = -1;
+    this.freeSlots.push(slot);
+    this.unrefMeta(this.metaOf[slot]!);
   }
 
   /** The state blob as it is now; sent with the next flush when it changed. */
@@ -107,8 +132,8 @@ export class Mirror {
     this.blob = blob;
   }
 
-  /** At start: the keeper holds fd in slot with metadata id `meta` (text `metaText`), now owned under key. */
-  adopt(key: unknown, slot: number, fd: number, meta: number, metaText: string): void {
+  /** At start: the keeper holds fd in slot with metadata id `meta` (text `metaText`), now the agent's too. */
+  adopt(slot: number, fd: number, meta: number, metaText: string): void {
     let m = this.metas.get(metaText);
     if (!m) {
       m = { id: meta, refs: 0, sent: true };
@@ -116,7 +141,13 @@ export class Mirror {
       this.metaText.set(meta, metaText);
     }
     m.refs++;
-    this.items.set(key, { slot, fd, meta: m.id, sent: true, cancelled: false });
+    this.room(slot);
+    if (fd >= this.slotOfFd.length) this.slotOfFd = grown(this.slotOfFd, fd, (n) => new Int32Array(n).fill(-1));
+    this.fdOf[slot] = fd;
+    this.metaOf[slot] = m.id;
+    this.stateOf[slot] = SENT;
+    this.slotOfFd[fd] = slot;
+    this.items++;
     this.nextSlot = Math.max(this.nextSlot, slot + 1);
     this.nextMeta = Math.max(this.nextMeta, m.id + 1);
   }
@@ -127,16 +158,14 @@ export class Mirror {
    * metadata the keeper had but nothing uses are free.
    */
   adopted(keeperSlots: readonly number[], keeperMetas: readonly number[]): void {
-    const used = new Set<number>();
-    for (const it of this.items.values()) used.add(it.slot);
     for (const s of keeperSlots) {
-      if (!used.has(s)) {
-        this.pendingDeletes.push(s);
-        this.nextSlot = Math.max(this.nextSlot, s + 1);
-      }
+      if (s < this.stateOf.length && this.stateOf[s] !== FREE) continue;
+      this.pendingDeletes.push(s);
+      this.nextSlot = Math.max(this.nextSlot, s + 1);
     }
+    this.room(this.nextSlot - 1);
     for (const id of keeperMetas) this.nextMeta = Math.max(this.nextMeta, id + 1);
-    for (let s = 0; s < this.nextSlot; s++) if (!used.has(s)) this.freeSlots.push(s);
+    for (let s = 0; s < this.nextSlot; s++) if (this.stateOf[s] === FREE) this.freeSlots.push(s);
     const liveMetas = new Set([...this.metas.values()].map((m) => m.id));
     for (let id = 0; id < this.nextMeta; id++) if (!liveMetas.has(id)) this.freeMetas.push(id);
     this.blobSent = null;
@@ -148,9 +177,10 @@ export class Mirror {
     this.resetPending = true;
     this.pendingDeletes = [];
     this.pendingAdds = [];
-    for (const it of this.items.values()) {
-      it.sent = false;
-      this.pendingAdds.push(it);
+    for (let slot = 0; slot < this.nextSlot; slot++) {
+      if (this.stateOf[slot] === FREE) continue;
+      this.stateOf[slot] = PENDING;
+      this.pendingAdds.push(slot);
     }
     for (const m of this.metas.values()) m.sent = false;
     this.blobSent = null;
@@ -166,40 +196,45 @@ export class Mirror {
     this.pendingDeletes = [];
     if (this.blob !== null && this.blob !== this.blobSent) b.state(Buffer.from(this.blob, 'utf8'));
     this.blobSent = this.blob;
-    // Grouped by metadata: one 'A' record per (container, name, poll) of the turn.
-    // Plain arrays, one pass: this runs once per 253 fds on the store's hot path.
-    const slots = new Map<number, number[]>();
-    const fds = new Map<number, number[]>();
-    for (const it of this.pendingAdds) {
-      if (it.cancelled) continue;
-      let s = slots.get(it.meta);
-      let f = fds.get(it.meta);
-      if (s === undefined || f === undefined) {
-        slots.set(it.meta, (s = []));
-        fds.set(it.meta, (f = []));
-      }
-      s.push(it.slot);
-      f.push(it.fd);
-      it.sent = true;
-    }
-    this.pendingAdds = [];
-    for (const [id, group] of slots) {
-      const text = this.metaText.get(id)!;
+    // Runs of the same metadata become one 'A' record each (one FDSTORE=1 message is
+    // one run); a metadata's 'M' goes before its first 'A'.
+    let runMeta = -1;
+    let slots: number[] = [];
+    let fds: number[] = [];
+    const emit = (): void => {
+      if (slots.length === 0) return;
+      const text = this.metaText.get(runMeta)!;
       const m = this.metas.get(text)!;
       if (!m.sent) {
-        b.meta(id, Buffer.from(text, 'utf8'));
+        b.meta(runMeta, Buffer.from(text, 'utf8'));
         m.sent = true;
       }
-      b.add(id, group, fds.get(id)!);
+      b.add(runMeta, slots, fds);
+      slots = [];
+      fds = [];
+    };
+    for (const slot of this.pendingAdds) {
+      if (this.stateOf[slot] !== PENDING) continue;
+      const meta = this.metaOf[slot]!;
+      if (meta !== runMeta) {
+        emit();
+        runMeta = meta;
+      }
+      slots.push(slot);
+      fds.push(this.fdOf[slot]!);
+      this.stateOf[slot] = SENT;
     }
+    emit();
+    this.pendingAdds = [];
     return b.take();
   }
 
-  private takeSlot(): number {
-    const s = this.freeSlots.pop();
-    if (s !== undefined) return s;
-    if (this.nextSlot >= this.maxSlots) throw new MirrorFullError(`the keeper holds at most ${this.maxSlots} fds`);
-    return this.nextSlot++;
+  /** The slot arrays hold `slot`. */
+  private room(slot: number): void {
+    if (slot < this.stateOf.length) return;
+    this.fdOf = grown(this.fdOf, slot, (n) => new Int32Array(n));
+    this.metaOf = grown(this.metaOf, slot, (n) => new Int32Array(n));
+    this.stateOf = grown(this.stateOf, slot, (n) => new Uint8Array(n));
   }
 
   private refMeta(text: string, n = 1): number {
@@ -224,4 +259,13 @@ export class Mirror {
     this.metaText.delete(id);
     this.freeMetas.push(id);
   }
+}
+
+/** A copy of `a`, doubled until index `i` fits; the new part as `make` fills it. */
+function grown<T extends Int32Array | Uint8Array>(a: T, i: number, make: (n: number) => T): T {
+  let n = a.length;
+  while (n <= i) n *= 2;
+  const b = make(n);
+  b.set(a);
+  return b;
 }

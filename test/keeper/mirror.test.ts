@@ -104,30 +104,35 @@ describe('keeper mirror', () => {
         expect(keeper.held(), `seed ${seed}`).toEqual([...live].map(([fd, meta]) => `${fd} ${meta}`).sort());
         expect(mirror.dirty).toBe(false);
       };
+      const addBatch = (): void => {
+        const n = 1 + Math.floor(r() * (r() < 0.1 ? 300 : 20));
+        const meta = pick(['a', 'b', 'c', 'a much longer name of the kind FDNAME= allows']);
+        const fds: number[] = [];
+        for (let i = 0; i < n; i++) {
+          // Now and then a number that is mirrored already (replaced), often a reused one.
+          const fd = r() < 0.03 && live.size > 0 ? pick([...live.keys()]) : closed.length > 0 && r() < 0.5 ? closed.pop()! : nextFd++;
+          if (!fds.includes(fd)) fds.push(fd);
+        }
+        mirror.addMany(fds, meta);
+        for (const fd of fds) live.set(fd, meta);
+      };
+      const removeSome = (): void => {
+        const fds = [...live.keys()];
+        for (let i = Math.floor(r() * 30); i >= 0; i--) {
+          const fd = pick(fds);
+          if (!live.has(fd)) continue;
+          mirror.remove(fd);
+          live.delete(fd);
+          closed.push(fd);
+          removedSinceFlush.add(fd);
+        }
+      };
       for (let step = 0; step < 1000; step++) {
         const x = r();
         if (x < 0.3) {
-          const n = 1 + Math.floor(r() * (r() < 0.1 ? 300 : 20));
-          const meta = pick(['a', 'b', 'c', 'a much longer name of the kind FDNAME= allows']);
-          const fds: number[] = [];
-          for (let i = 0; i < n; i++) {
-            // Now and then a number that is mirrored already (replaced), often a reused one.
-            const fd = r() < 0.03 && live.size > 0 ? pick([...live.keys()]) : closed.length > 0 && r() < 0.5 ? closed.pop()! : nextFd++;
-            if (fds.includes(fd)) continue;
-            fds.push(fd);
-          }
-          mirror.addMany(fds, meta);
-          for (const fd of fds) live.set(fd, meta);
+          addBatch();
         } else if (x < 0.6 && live.size > 0) {
-          const fds = [...live.keys()];
-          for (let i = Math.floor(r() * 30); i >= 0; i--) {
-            const fd = pick(fds);
-            if (!live.has(fd)) continue;
-            mirror.remove(fd);
-            live.delete(fd);
-            closed.push(fd);
-            removedSinceFlush.add(fd);
-          }
+          removeSome();
         } else if (x < 0.62) {
           // A new keeper: everything again after an R.
           mirror.resync(1 << 20);

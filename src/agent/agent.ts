@@ -50,7 +50,7 @@ export interface AgentDeps {
   /** Throws a ConfigError when these settings do not fit the agent's fd limit (agent/limits.ts). */
   checkBudget?(configs: readonly ContainerConfig[]): void;
   /** The keeper's socket (docs/keeper.md); absent: no keeper, the stores die with the agent. */
-  keeper?: { path: string };
+  keeper?: { path: string; changed?(): void };
 }
 
 
@@ -84,6 +84,7 @@ export class Agent {
           nowMs: d.nowMs,
           containers: () => this.containers.values(),
           adoptMain: (c, pid) => this.lifecycle.adoptMain(c, pid),
+          ...(d.keeper.changed ? { changed: d.keeper.changed } : {}),
         })
       : null;
     // Every decision may change the state blob: flush after the turn that made it.

@@ -42,6 +42,8 @@ export interface KeepingDeps {
   containers(): Iterable<Container>;
   /** Watch an adopted run's main process (Lifecycle.adoptMain). */
   adoptMain(c: Container, pid: number): void;
+  /** The keeper link went down or came back (the status's generation moves). */
+  changed?(): void;
 }
 
 export class Keeping {
@@ -62,6 +64,7 @@ export class Keeping {
         uid: d.uid,
         state: () => encodeState(captureState(this.agentStarts, d.containers(), this.startOf)),
         timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: (t) => clearTimeout(t as NodeJS.Timeout) },
+        changed: () => d.changed?.(),
       },
       new Mirror(KEEPER_SLOTS_MAX),
     );

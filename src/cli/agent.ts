@@ -114,6 +114,17 @@ export async function runAgent(argv: string[]): Promise<number> {
       nowMs,
       wallMs: Date.now,
       timers: { set: (fn, ms) => setTimeout(fn, ms).unref(), clear: (t) => clearTimeout(t) },
+      keeper: () => {
+        const k = agent.keeperInfo;
+        return k && {
+          connected: k.connected(),
+          agentRestarts: k.agentRestarts,
+          adoptedFds: k.adoptedFds,
+          storeLost: k.storeLost,
+          reseeds: k.reseeds(),
+          unmirrored: k.unmirrored(),
+        };
+      },
     });
     const registry = new Registry();
     const metrics = new Metrics({
@@ -174,7 +185,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       configs,
       dedupe,
       uid: process.getuid?.() ?? 0,
-      ...(keeper !== null ? { keeper: { path: keeper } } : {}),
+      ...(keeper !== null ? { keeper: { path: keeper, changed: () => status.bump() } } : {}),
       checkBudget: (all) => {
         checkFdBudget(all, hard);
         try {

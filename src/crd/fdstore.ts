@@ -6,7 +6,7 @@
  * the totals the printer columns show. Written by the operator's leader only.
  */
 import type { OpenApiSchema } from '../config/openapi.js';
-import type { AgentInfo, ConfigState } from '../status/types.js';
+import type { AgentInfo, ConfigState, KeeperState } from '../status/types.js';
 import { conditionsSchema } from './condition.js';
 import { CONTAINER_STATUS_SCHEMA } from './container-status.js';
 import { AGE_COLUMN, customResourceDefinition, type CustomResourceDefinition } from './crd.js';
@@ -28,10 +28,23 @@ const POLICY: SchemaOf<Policy> = {
   generation: count('Its metadata.generation the config came from.'),
 };
 
+const KEEPER: SchemaOf<KeeperState> = {
+  connected: { type: 'boolean', description: 'The agent is connected to the keeper now (false: it retries every half second, and what is stored meanwhile is sent when it is back).' },
+  agentRestarts: count('Agents that served this pod with this keeper before this one: restarts of the sidecar the store survived (0 on a first start).'),
+  adoptedFds: count('Stored fds and listen sockets this agent took over from the keeper when it started.'),
+  storeLost: {
+    type: 'boolean',
+    description: 'True when an earlier agent served this pod and the keeper held nothing when this one started (the keeper restarted too): the stores were lost (the StoreLost condition).',
+  },
+  reseeds: count('Times the keeper went away and the agent sent it every fd again (a keeper restart alone loses nothing).'),
+  unmirrored: count('Fds stored but not mirrored because the keeper was full (its --max-fds): they do not survive an agent restart.'),
+};
+
 const AGENT: SchemaOf<AgentInfo> = {
   version: text("fdstore's version in the sidecar.", TOKEN_MAX),
   startedAt: time('When this agent process started.'),
-  instance: text('Random per agent process: a new value means the agent restarted (and its stores were lost).', TOKEN_MAX),
+  instance: text('Random per agent process: a new value means the agent restarted (with a keeper its stores survive that; see keeper).', TOKEN_MAX),
+  keeper: object('The keeper container that holds a copy of the stores across agent restarts (sidecar.keeper.enabled); absent when the pod has none.', KEEPER),
 };
 
 const CONFIG_ERROR: SchemaOf<ConfigError> = {

@@ -46,6 +46,8 @@ export interface KeeperLinkDeps {
   /** The state blob as it is now (called at each flush). */
   state(): string;
   timers: { set(fn: () => void, ms: number): unknown; clear(t: unknown): void };
+  /** The link went down or came up again (status watchers are woken). */
+  changed?(): void;
 }
 
 export class KeeperLink {
@@ -251,8 +253,10 @@ export class KeeperLink {
   private disconnect(): void {
     if (this.handle) this.d.kernel.pollStop(this.handle);
     this.handle = null;
-    if (this.fd >= 0) this.d.kernel.tryClose(this.fd);
+    const was = this.fd >= 0;
+    if (was) this.d.kernel.tryClose(this.fd);
     this.fd = -1;
+    if (was && !this.closed) this.d.changed?.();
   }
 
   /** The link is gone: the keeper's content is unknown, so the next connection re-seeds it. */
@@ -273,6 +277,7 @@ export class KeeperLink {
       this.d.log.info('keeper connected: sending every fd and the state again', { path: this.d.path, fds: this.mirror.size });
       this.watch();
       this.flush();
+      this.d.changed?.();
     } catch (e) {
       this.disconnect();
       this.d.log.once('keeper-retry', 'warning', 'keeper not reachable: retrying', { path: this.d.path, error: (e as Error).message });

@@ -9,7 +9,7 @@ import { buildStatus, type StatusContainer } from './build.js';
 import { StatusChanges, type Timers, type Waiting } from './changes.js';
 import type { FdTypeCache } from './fdtypes.js';
 import { StatusTally } from './tally.js';
-import type { AgentInfo, AgentStatus, ConfigState } from './types.js';
+import type { AgentInfo, AgentStatus, ConfigState, KeeperState } from './types.js';
 
 /** The config in use and the reloads (config/reload.ts ConfigSource in the agent; config-static.ts for a fixed config). */
 export interface ConfigSource {
@@ -42,6 +42,8 @@ export interface StatusServiceDeps<H> {
   maxWaiters?: number;
   /** The `listen:` sockets in force per container (Agent.listening). */
   listening?(container: string): readonly { readonly name: string; readonly kind: string }[];
+  /** The keeper as the agent uses it; absent or null without one. */
+  keeper?(): KeeperState | null;
 }
 
 export class StatusService<H = unknown> implements StatusSource {
@@ -82,9 +84,10 @@ export class StatusService<H = unknown> implements StatusSource {
 
   /** The status from what is cached and the containers, synchronously (one consistent moment). */
   now(): AgentStatus {
+    const keeper = this.d.keeper?.() ?? null;
     return buildStatus({
       generation: this.changes.generation,
-      agent: this.d.agent,
+      agent: keeper ? { ...this.d.agent, keeper } : this.d.agent,
       config: this.d.config.state(),
       containers: this.d.containers(),
       tally: (n) => this.tally.get(n),

@@ -49,6 +49,24 @@ export interface AgentInfo {
    * clock or startedAt cannot tell (the operator's StoreLost check).
    */
   instance: string;
+  /** The keeper (docs/keeper.md) as this agent uses it; absent when the agent runs without one. */
+  keeper?: KeeperState;
+}
+
+/** What the agent knows of its keeper. */
+export interface KeeperState {
+  /** The agent holds a connection to the keeper now (else it retries). */
+  connected: boolean;
+  /** Agents that served this pod with this keeper before this one (0 on a first start). */
+  agentRestarts: number;
+  /** Fds and listen sockets this agent took over from the keeper at start. */
+  adoptedFds: number;
+  /** An earlier agent served this pod and the keeper held nothing: its stores were lost with it. */
+  storeLost: boolean;
+  /** Times the keeper went away and was seeded again (a keeper restart). */
+  reseeds: number;
+  /** Fds stored but not mirrored because the keeper was full (they do not survive an agent restart). */
+  unmirrored: number;
 }
 
 export interface ConfigState {

@@ -256,6 +256,14 @@ describe(`fdstore from helm install to restarts that drop nothing (Kubernetes 1.
     expect(text).toMatch(/tcp_listen/);
     const l = await ls(ns.name, pod);
     expect(l.app).toMatchObject({ state: 'ready', restores, starts: restores, count: 1 });
+
+    // Issue 7 item 11 on a real kubelet: the restore peers were told apart by their
+    // mounts (the subPath layout), never by the socket alone, and none was refused.
+    const agentLog = await kubectl(['-n', ns.name, 'logs', pod, '-c', 'fdstore']);
+    // (A positive control: the log at this level shows the restores.)
+    expect(agentLog.split('\n').filter((x) => x.includes('"msg":"restored fds"')).length, 'the agent\'s restores in its log').toBeGreaterThanOrEqual(restores - 1);
+    expect(agentLog).not.toContain('restore peers see the whole run dir');
+    expect(agentLog).not.toContain('"msg":"restore refused"');
   }));
 
   it('a real Prometheus finds the agent through the PodMonitor\'s selectors and answers a query', () => step(async () => {
@@ -324,6 +332,14 @@ describe(`fdstore from helm install to restarts that drop nothing (Kubernetes 1.
     expect([stats.refused, failedCount(stats)]).toEqual([0, 0]);
     const ev = await podEvents(ns.name, pod);
     expect(ev.filter((e) => e.reason === 'StoreLost'), 'no StoreLost: the keeper kept the store').toEqual([]);
+    // The FdStore says why: every agent restart was one the keeper covered.
+    const keeperState = await waitFor(async () => {
+      const fs = await getJson<{ status?: { agent?: { keeper?: { agentRestarts: number; adoptedFds: number; storeLost: boolean; connected: boolean } } } }>(['-n', ns.name, 'fdstore', pod]);
+      const k = fs.status?.agent?.keeper;
+      return k && k.agentRestarts === r0 + 3 ? k : undefined;
+    }, 60_000, `FdStore ${pod} status.agent.keeper.agentRestarts ${r0 + 3}`);
+    expect(keeperState).toMatchObject({ storeLost: false, connected: true });
+    expect(keeperState.adoptedFds).toBeGreaterThanOrEqual(1);
     // The operator catches up with the agent's last changes (restore, then READY=1) a moment later.
     const want = [pod, '1/1', '1', String(after.app.restores)];
     const row = async (): Promise<string[]> => (await kubectl(['-n', ns.name, 'get', 'fdstores'])).trim().split('\n')[1]!.split(/\s+/).slice(0, 4);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PYTHON, REPO, run } from '../helpers/proc.js';
 import * as wire from '../../src/keeper/wire.js';
+import type { AgentStatus } from '../../src/status/types.js';
 import { App, Model, Pod, keeperSocket, startKeeper, until, type Keeper } from './harness.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -54,6 +55,10 @@ except OSError:
 print(json.dumps({'hello': hello, 'sent': sent, 'inodes': inos, 'closedByKeeper': closed}))
 `;
 
+async function agentStatus(port: number): Promise<AgentStatus> {
+  return (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as AgentStatus;
+}
+
 async function rawPeer(path: string, msg: Buffer, nfds: number): Promise<{ hello: string; sent: boolean; inodes: number[]; closedByKeeper: boolean }> {
   const r = await run(PYTHON, ['-c', RAW_PEER, path, msg.toString('hex'), String(nfds)]);
   if (r.code !== 0) throw new Error(`raw peer: ${r.stderr}`);
@@ -77,9 +82,37 @@ describe('keeper', () => {
     await until(() => k2.fds() === base + model.size, `new keeper holds ${model.size} fds (has ${k2.fds() - base}: ${k2.stderr} ${JSON.stringify(pod.agent!.logs.slice(-5))})`);
     // Now the agent dies: the new agent gets everything from the re-seeded keeper.
     await pod.killAgent();
-    await pod.startAgent();
+    const a2 = await pod.startAgent({ http: true });
     expect(await pod.stored()).toEqual(model.entries());
     expect((await pod.restore()).stored).toEqual(model.entries());
+    // /status (what FdStore shows): the second agent of this keeper, the store adopted, nothing lost.
+    expect((await agentStatus(a2.httpPort)).agent.keeper).toEqual({ connected: true, agentRestarts: 1, adoptedFds: model.size, storeLost: false, reseeds: 0, unmirrored: 0 });
+  });
+
+  it('keeper and agent both die: the new agent says the store was lost (/status, metrics, log), and a keeper restart shows as not connected, then re-seeded', { timeout: 120_000 }, async () => {
+    const { pod, keeper, app } = await podWithKeeper();
+    await app.store('a', 4);
+    expect(await app.barrier()).toBe(true);
+    await until(() => keeper.fds() >= keeper.idleFds + 1 + 4, 'keeper holds the fds');
+    await keeper.kill();
+    await pod.killAgent();
+    const k2 = await startKeeper(pod.runDir);
+    cleanups.push(async () => k2.kill());
+    const a = await pod.startAgent({ http: true });
+    expect(a.logs.some((l) => l.level === 'error' && String(l.msg).startsWith('store lost'))).toBe(true);
+    const s = await agentStatus(a.httpPort);
+    expect(s.agent.keeper).toMatchObject({ connected: true, agentRestarts: 0, adoptedFds: 0, storeLost: true });
+    const metrics = await (await fetch(`http://127.0.0.1:${a.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/^fdstore_store_lost 1$/m);
+    // The keeper goes away: /status says so at once (a new generation), and again when it is back.
+    const g = s.generation;
+    await k2.kill();
+    await until(async () => (await agentStatus(a.httpPort)).agent.keeper?.connected === false, 'keeper.connected false');
+    expect((await agentStatus(a.httpPort)).generation).toBeGreaterThan(g);
+    const k3 = await startKeeper(pod.runDir);
+    cleanups.push(async () => k3.kill());
+    await until(async () => (await agentStatus(a.httpPort)).agent.keeper?.connected === true, 'keeper.connected true again');
+    expect((await agentStatus(a.httpPort)).agent.keeper?.reseeds).toBe(1);
   });
 
   it('a state blob of an unknown version is refused with a clear message: fds only', { timeout: 60_000 }, async () => {

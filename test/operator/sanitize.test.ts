@@ -11,6 +11,15 @@ describe('parseStatus', () => {
     const s = agentStatus([container('app', { status: 'serving', errno: 0, lastRestore: { at: '2026-12-01T10:00:00.000Z', fds: 1 } })]);
     expect(parseStatus(body(s))).toEqual(s);
   });
+  it('the keeper block comes back equal; absent stays absent; a hostile one is typed or refused', () => {
+    const keeper = { connected: true, agentRestarts: 2, adoptedFds: 7, storeLost: false, reseeds: 1, unmirrored: 0 };
+    const s = agentStatus([container('app')], { agent: { version: '0.1.0', startedAt: '2026-12-01T10:00:00.000Z', instance: 'i', keeper } });
+    expect(parseStatus(body(s))).toEqual(s);
+    expect('keeper' in parseStatus(body(agentStatus([container('app')]))).agent).toBe(false);
+    const odd = parseStatus(body({ ...s, agent: { ...s.agent, keeper: { connected: 'yes', storeLost: 1, extra: 'x' } } }));
+    expect(odd.agent.keeper).toEqual({ connected: false, agentRestarts: 0, adoptedFds: 0, storeLost: false, reseeds: 0, unmirrored: 0 });
+    expect(() => parseStatus(body({ ...s, agent: { ...s.agent, keeper: { ...keeper, adoptedFds: 1.5 } } }))).toThrow(/agent.keeper.adoptedFds: an integer/);
+  });
   it.each([
     ['not JSON', '{', /not JSON/],
     ['a list', '[]', /an object/],

@@ -57,6 +57,23 @@ describe('buildStatus', () => {
     const again = buildStatus({ agent: agentStatus([container('a', { stored: 1 })], { agent: restarted.agent }), unreachable: null, prev: still, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
     expect(cond(again, 'StoreLost')).toMatchObject({ status: 'False', reason: 'Restored' });
   });
+  it('StoreLost with a keeper: a restarted agent that adopted the store is no loss; one whose keeper held nothing is (KeeperLost), even after the apps stored again', () => {
+    const keeper = { connected: true, agentRestarts: 1, adoptedFds: 5, storeLost: false, reseeds: 0, unmirrored: 0 };
+    const before = buildStatus({ agent: agentStatus([container('a', { stored: 5 })]), unreachable: null, prev: undefined, policy: null, otherPolicies: [], configText: null, nowIso: T0 });
+    const kept = agentStatus([container('a', { stored: 5 })], { agent: { version: '0.1.0', startedAt: T1, instance: 'inst-2', keeper } });
+    const s1 = buildStatus({ agent: kept, unreachable: null, prev: before, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
+    expect(cond(s1, 'StoreLost')).toMatchObject({ status: 'False', reason: 'NoRestart' });
+    expect(s1.agent?.keeper).toEqual(keeper);
+    // The keeper restarted too: the agent says so although the app has stored 2 fds again already.
+    const gone = agentStatus([container('a', { stored: 2 })], { agent: { version: '0.1.0', startedAt: T1, instance: 'inst-3', keeper: { ...keeper, agentRestarts: 0, adoptedFds: 0, storeLost: true } } });
+    const s2 = buildStatus({ agent: gone, unreachable: null, prev: s1, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
+    expect(cond(s2, 'StoreLost')).toMatchObject({ status: 'True', reason: 'KeeperLost' });
+    // Seen again: the apps have fds stored, so it clears (as without a keeper).
+    const s3 = buildStatus({ agent: gone, unreachable: null, prev: s2, policy: null, otherPolicies: [], configText: null, nowIso: T1 });
+    expect(cond(s3, 'StoreLost')).toMatchObject({ status: 'False', reason: 'Restored' });
+    expect(eventsBetween(kept, gone, null).map((e) => e.reason)).toEqual(['StoreLost']);
+    expect(eventsBetween(agentStatus([container('a', { stored: 5 })]), kept, null)).toEqual([]);
+  });
   it('comparable ignores watchdog deadlines (they move on every ping)', () => {
     const mk = (deadline: string) => buildStatus({ agent: agentStatus([container('a', { watchdog: { sec: 10, deadline, failures: 0, startTimeouts: 0 } })]), unreachable: null, prev: undefined, policy: null, otherPolicies: [], configText: null, nowIso: T0 });
     expect(comparable(mk(T0))).toBe(comparable(mk(T1)));

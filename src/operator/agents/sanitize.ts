@@ -7,7 +7,7 @@
  */
 import {
   STATUS_FD_GROUPS_MAX, STATUS_SCHEMA, STATUS_TEXT_MAX,
-  type AgentStatus, type ContainerState, type FdGroup,
+  type AgentInfo, type AgentStatus, type ContainerState, type FdGroup, type KeeperState,
 } from '../../status/types.js';
 
 /** Bigger than any honest status (64 containers x 16 groups), small enough to hold for 10,000 pods. */
@@ -42,7 +42,7 @@ export function parseStatus(body: string): AgentStatus {
   return {
     schema: STATUS_SCHEMA,
     generation: int(r.generation, 'generation'),
-    agent: { version: str(agent.version, SHORT_MAX), startedAt: time(agent.startedAt), instance: str(agent.instance, SHORT_MAX) },
+    agent: agentOf(agent),
     config: {
       policy: config.policy === null || config.policy === undefined ? null : policyOf(obj(config.policy, 'config.policy')),
       hash: config.hash === null || config.hash === undefined ? null : hex(config.hash),
@@ -52,6 +52,24 @@ export function parseStatus(body: string): AgentStatus {
       rejected: int(config.rejected ?? 0, 'config.rejected'),
     },
     containers: list.map((c, i) => containerOf(obj(c, `containers[${i}]`))),
+  };
+}
+
+function agentOf(a: Raw): AgentInfo {
+  const out: AgentInfo = { version: str(a.version, SHORT_MAX), startedAt: time(a.startedAt), instance: str(a.instance, SHORT_MAX) };
+  // Absent from agents without a keeper, and from agents older than the field.
+  if (a.keeper !== undefined && a.keeper !== null) out.keeper = keeperOf(obj(a.keeper, 'agent.keeper'));
+  return out;
+}
+
+function keeperOf(k: Raw): KeeperState {
+  return {
+    connected: k.connected === true,
+    agentRestarts: int(k.agentRestarts ?? 0, 'agent.keeper.agentRestarts'),
+    adoptedFds: int(k.adoptedFds ?? 0, 'agent.keeper.adoptedFds'),
+    storeLost: k.storeLost === true,
+    reseeds: int(k.reseeds ?? 0, 'agent.keeper.reseeds'),
+    unmirrored: int(k.unmirrored ?? 0, 'agent.keeper.unmirrored'),
   };
 }
 

@@ -30,6 +30,9 @@ export function eventsBetween(prev: AgentStatus | null, next: AgentStatus, known
   const before = prev ? { instance: prev.agent.instance, fds: prev.containers.reduce((n, c) => n + c.stored, 0) } : known;
   if (prev === null || prev.agent.instance !== next.agent.instance) {
     const stored = next.containers.reduce((n, c) => n + c.stored, 0);
+    if (before && before.instance !== next.agent.instance && next.agent.keeper?.storeLost === true) {
+      return [{ type: 'Warning', reason: 'StoreLost', message: `the fdstore agent restarted (${next.agent.startedAt}) and its keeper had restarted too: the stores were lost` }];
+    }
     if (before && before.instance !== next.agent.instance && before.fds > 0 && stored === 0) {
       return [{ type: 'Warning', reason: 'StoreLost', message: `the fdstore agent restarted (${next.agent.startedAt}); the ${before.fds} fd(s) it stored are lost` }];
     }

@@ -9,7 +9,9 @@
  *                 (same sha256); False/Pending while the kubelet has not projected it
  *                 yet (up to a minute or two), False/Invalid when the agent refused it.
  *   StoreLost     the agent restarted (new instance) and the fds its store held are
- *                 gone; back to False once the apps have stored fds again.
+ *                 gone: its keeper says so (KeeperLost: the keeper restarted too), or,
+ *                 without a keeper, the store went to 0 (AgentRestarted); back to
+ *                 False once the apps have stored fds again.
  */
 import { createHash } from 'node:crypto';
 import type { AgentStatus } from '../../status/types.js';
@@ -96,7 +98,13 @@ function storeLostCondition(i: StatusInput): Omit<Condition, 'lastTransitionTime
   if (i.agent === null) return prevLost ? { ...prevLost } : { ...base, status: 'False', reason: 'NoRestart', message: NO_LOSS };
   const prevInstance = i.prev?.agent?.instance;
   const total = i.agent.containers.reduce((n, c) => n + c.stored, 0);
-  if (prevInstance !== undefined && prevInstance !== i.agent.agent.instance && (i.prev?.stored ?? 0) > 0 && total === 0) {
+  const restarted = prevInstance !== undefined && prevInstance !== i.agent.agent.instance;
+  // With a keeper the agent knows (the keeper held nothing for it although an
+  // earlier agent served the pod); without one, a store that went to 0 says it.
+  if (restarted && i.agent.agent.keeper?.storeLost === true) {
+    return { ...base, status: 'True', reason: 'KeeperLost', message: cut(`the agent restarted at ${i.agent.agent.startedAt} and its keeper had restarted too: the stores were lost`) };
+  }
+  if (restarted && (i.prev?.stored ?? 0) > 0 && total === 0) {
     return { ...base, status: 'True', reason: 'AgentRestarted', message: cut(`the agent restarted at ${i.agent.agent.startedAt}: the ${i.prev?.stored} stored fd(s) it held are gone`) };
   }
   if (prevLost?.status === 'True' && total === 0) return { ...prevLost };

@@ -96,20 +96,26 @@ function storeLostCondition(i: StatusInput): Omit<Condition, 'lastTransitionTime
   const base = { type: 'StoreLost' };
   const prevLost = findCondition(i.prev?.conditions, 'StoreLost');
   if (i.agent === null) return prevLost ? { ...prevLost } : { ...base, status: 'False', reason: 'NoRestart', message: NO_LOSS };
-  const prevInstance = i.prev?.agent?.instance;
   const total = i.agent.containers.reduce((n, c) => n + c.stored, 0);
-  const restarted = prevInstance !== undefined && prevInstance !== i.agent.agent.instance;
-  // With a keeper the agent knows (the keeper held nothing for it although an
-  // earlier agent served the pod); without one, a store that went to 0 says it.
-  if (restarted && i.agent.agent.keeper?.storeLost === true) {
-    return { ...base, status: 'True', reason: 'KeeperLost', message: cut(`the agent restarted at ${i.agent.agent.startedAt} and its keeper had restarted too: the stores were lost`) };
-  }
-  if (restarted && (i.prev?.stored ?? 0) > 0 && total === 0) {
-    return { ...base, status: 'True', reason: 'AgentRestarted', message: cut(`the agent restarted at ${i.agent.agent.startedAt}: the ${i.prev?.stored} stored fd(s) it held are gone`) };
-  }
+  const lost = lossAtRestart(i, total);
+  if (lost) return { ...base, status: 'True', ...lost };
   if (prevLost?.status === 'True' && total === 0) return { ...prevLost };
   if (prevLost?.status === 'True') return { ...base, status: 'False', reason: 'Restored', message: 'the apps stored fds again since the agent restarted' };
   return { ...base, status: 'False', reason: 'NoRestart', message: NO_LOSS };
+}
+
+/**
+ * A loss this status shows for the first time: the agent restarted (a new instance)
+ * and its keeper says the stores were lost (the keeper held nothing for it although
+ * an earlier agent served the pod), or, without a keeper, a store went to 0.
+ */
+function lossAtRestart(i: StatusInput, total: number): { reason: string; message: string } | null {
+  const prevInstance = i.prev?.agent?.instance;
+  const a = i.agent!.agent;
+  if (prevInstance === undefined || prevInstance === a.instance) return null;
+  if (a.keeper?.storeLost === true) return { reason: 'KeeperLost', message: cut(`the agent restarted at ${a.startedAt} and its keeper had restarted too: the stores were lost`) };
+  if ((i.prev?.stored ?? 0) > 0 && total === 0) return { reason: 'AgentRestarted', message: cut(`the agent restarted at ${a.startedAt}: the ${i.prev?.stored} stored fd(s) it held are gone`) };
+  return null;
 }
 
 /**

@@ -171,15 +171,41 @@ export class Mirror {
     this.blobSent = null;
   }
 
-  /** A new keeper (or a connection that lost messages): everything is sent again after an 'R'. */
+  /**
+   * A new keeper (or a connection that lost messages): everything is sent again
+   * after an 'R'. The keeper is empty then, so the slots are numbered afresh from 0:
+   * a keeper with room for fewer fds than before (a smaller --max-fds) takes the
+   * first ones, and the rest are counted as unmirrored, not retried forever.
+   */
   resync(maxSlots: number): void {
+    const fds: number[] = [];
+    const metas: number[] = [];
+    for (let slot = 0; slot < this.nextSlot; slot++) {
+      if (this.stateOf[slot] === FREE) continue;
+      fds.push(this.fdOf[slot]!);
+      metas.push(this.metaOf[slot]!);
+    }
     this.maxSlots = maxSlots;
     this.resetPending = true;
     this.pendingDeletes = [];
     this.pendingAdds = [];
-    for (let slot = 0; slot < this.nextSlot; slot++) {
-      if (this.stateOf[slot] === FREE) continue;
+    this.freeSlots = [];
+    this.stateOf.fill(FREE);
+    this.nextSlot = 0;
+    for (let i = 0; i < fds.length; i++) {
+      const fd = fds[i]!;
+      if (i >= maxSlots) {
+        this.slotOfFd[fd] = -1;
+        this.items--;
+        this.unrefMeta(metas[i]!);
+        this.unmirrored++;
+        continue;
+      }
+      const slot = this.nextSlot++;
+      this.fdOf[slot] = fd;
+      this.metaOf[slot] = metas[i]!;
       this.stateOf[slot] = PENDING;
+      this.slotOfFd[fd] = slot;
       this.pendingAdds.push(slot);
     }
     for (const m of this.metas.values()) m.sent = false;

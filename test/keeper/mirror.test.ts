@@ -163,6 +163,24 @@ describe('keeper mirror', () => {
     expect(() => mirror.add(112, 'n')).toThrow(MirrorFullError);
   });
 
+  it('a new keeper with less room: the slots are numbered afresh, the first fds fit, the rest are counted as unmirrored', () => {
+    const mirror = new Mirror(100);
+    mirror.addMany([10, 11, 12, 13, 14, 15], 'a');
+    mirror.remove(11);
+    mirror.remove(13);
+    mirror.flush();
+    mirror.resync(3);
+    const keeper = new ModelKeeper();
+    for (const m of mirror.flush()) keeper.apply(m);
+    expect([...keeper.slots.keys()].sort()).toEqual([0, 1, 2]);
+    expect(keeper.held()).toEqual(['10 a', '12 a', '14 a']);
+    expect([mirror.size, mirror.unmirrored, mirror.has(15)]).toEqual([3, 1, false]);
+    // Room again after a removal: a new fd takes the freed slot.
+    mirror.remove(12);
+    mirror.add(16, 'b');
+    for (const m of mirror.flush()) keeper.apply(m);
+    expect(keeper.held()).toEqual(['10 a', '14 a', '16 b']);
+  });
   it('adoption: slots the keeper holds that nothing adopted are closed there, the gaps are reused, metadata ids kept', () => {
     const keeper = new ModelKeeper();
     // What the keeper held for the earlier agent: slots 0..5, metadata 0 and 3.

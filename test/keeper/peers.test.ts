@@ -115,6 +115,34 @@ describe('keeper', () => {
     expect((await agentStatus(a.httpPort)).agent.keeper?.reseeds).toBe(1);
   });
 
+  it('a keeper restarted with less room (--max-fds) takes what fits; the rest is counted as unmirrored, not retried forever', { timeout: 120_000 }, async () => {
+    const { pod, keeper, app } = await podWithKeeper();
+    await app.store('a', 6);
+    expect(await app.barrier()).toBe(true);
+    await until(() => keeper.fds() >= keeper.idleFds + 1 + 6, 'keeper holds the 6 fds');
+    await keeper.kill();
+    await pod.killAgent();
+    const k2 = await startKeeper(pod.runDir);
+    cleanups.push(async () => k2.kill());
+    const a = await pod.startAgent({ http: true });
+    expect((await pod.stored()).length).toBe(0);
+    await app.store('b', 6);
+    expect(await app.barrier()).toBe(true);
+    await k2.kill();
+    const k3 = await startKeeper(pod.runDir, ['--max-fds', '4']);
+    cleanups.push(async () => k3.kill());
+    await until(async () => (await agentStatus(a.httpPort)).agent.keeper?.connected === true, 'the agent connected to the smaller keeper');
+    await until(() => k3.fds() === k3.idleFds + 1 + 4, `the smaller keeper holds 4 fds (has ${k3.fds() - k3.idleFds - 1})`);
+    const k = (await agentStatus(a.httpPort)).agent.keeper!;
+    expect([k.reseeds, k.unmirrored]).toEqual([1, 2]);
+    // Once, not in a loop: the link stays up.
+    const mark = a.mark();
+    await app.store('c', 1);
+    expect(await app.barrier()).toBe(true);
+    expect(a.logs.slice(mark).filter((l) => String(l.msg).startsWith('keeper send failed') || String(l.msg).startsWith('keeper went away'))).toEqual([]);
+    expect((await agentStatus(a.httpPort)).agent.keeper).toMatchObject({ connected: true, reseeds: 1, unmirrored: 3 });
+  });
+
   it('a state blob of an unknown version is refused with a clear message: fds only', { timeout: 60_000 }, async () => {
     const pod = new Pod();
     const keeper = await startKeeper(pod.runDir);

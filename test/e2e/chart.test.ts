@@ -251,6 +251,12 @@ describe(`fdstore from helm install to restarts that drop nothing (Kubernetes 1.
     expect(described).toMatch(/FdsRestored\s+.*restored 1 fd/);
     expect(described).toMatch(/Restart Count:\s+4/);
 
+    // kubectl describe fdstore: the status as systemctl status would show it (fields in words).
+    const fdstore = await kubectl(['-n', ns.name, 'describe', 'fdstore', pod]);
+    expect(fdstore).toMatch(/Ready Summary:\s+1\/1/);
+    expect(fdstore).toMatch(/Type:\s+StoreLost/);
+    expect(fdstore).toMatch(/Type:\s+ConfigApplied/);
+
     const text = await kubectl(['-n', ns.name, 'exec', pod, '-c', 'fdstore', '--', 'fdstore', 'ls']);
     expect(text).toMatch(/http/);
     expect(text).toMatch(/tcp_listen/);

@@ -18,9 +18,9 @@ import { OperatorMetrics } from './metrics.js';
 import { Poller } from './agents/poller.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
 import { LeaderElector } from './kube/lease.js';
-import { collectionPath, enrolledPods, Watched } from './kube/watch.js';
+import { enrolledPods, fdStorePolicies, Watched } from './kube/watch.js';
 import type { AgentLinks, Source } from './ports.js';
-import { GROUP, POLICY_PLURAL, VERSION, type FdStorePolicy, type Pod } from './types.js';
+import { POLICY_PLURAL, type FdStorePolicy, type Pod } from './types.js';
 
 /** Well inside a pod's 30 s termination grace period. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -35,7 +35,7 @@ export async function operate(o: OperatorOptions, log: Logger): Promise<number> 
   const pods = new Watched<Pod & KubernetesObject>({ kc, source: enrolledPods(o.namespace), name: 'pods', log });
   const policies = new Watched<FdStorePolicy & KubernetesObject>({
     kc,
-    source: { path: collectionPath({ group: GROUP, version: VERSION, plural: POLICY_PLURAL, namespace: o.namespace }) },
+    source: fdStorePolicies(o.namespace),
     name: POLICY_PLURAL,
     log,
   });

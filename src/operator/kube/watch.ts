@@ -29,7 +29,7 @@ import type { WatchSource } from './source.js';
 import { RateLimiter } from '../../log/ratelimit.js';
 import type { Logger } from '../../log/log.js';
 
-export { collectionPath, enrolledPods, ENROLLED_LABEL, ENROLLED_SELECTOR, type WatchSource } from './source.js';
+export { collectionPath, enrolledPods, fdStorePolicies, ENROLLED_LABEL, ENROLLED_SELECTOR, type WatchSource } from './source.js';
 
 /** Relist every 10 min (Pepr/kubernetes-fluent-client: 600 s; kubebuilder resyncs from cache every 10 h). */
 export const WATCH_RELIST_MS = 10 * 60_000;
@@ -268,7 +268,10 @@ export class Watched<T extends KubernetesObject> {
     clearTimeout(this.relistTimer);
     this.relistTimer = undefined;
     const delayMs = this.backoff.next();
-    this.o.log.warning('watch restarting', { watch: this.o.name, reason: kind, error: errorMessage(err), delayMs, attempt: this.backoff.attempt });
+    // A 403 names the rule the role lacks (rbac.ts declares what each watch needs).
+    const calls = this.o.source.calls;
+    const needs = kind === 'forbidden' && calls ? `${calls.list.verb},${calls.watch.verb} ${calls.list.resource}` : undefined;
+    this.o.log.warning('watch restarting', { watch: this.o.name, reason: kind, error: errorMessage(err), delayMs, attempt: this.backoff.attempt, needs });
     this.restartTimer = setTimeout(() => this.startGeneration(), delayMs);
   }
 

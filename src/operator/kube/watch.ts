@@ -120,6 +120,8 @@ export class Watched<T extends KubernetesObject> {
   private relistTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopped = false;
+  /** Monotonic ms of the last answer from the server (see lastProgressMs). */
+  private lastProgress: number;
   private readonly counts = {
     generations: 0,
     restarts: 0,
@@ -138,6 +140,7 @@ export class Watched<T extends KubernetesObject> {
     this.random = o.random ?? Math.random;
     this.backoff = new Backoff({ random: this.random, now: this.now, ...o.backoff });
     this.limiter = new RateLimiter(LOG_LIMIT, this.now);
+    this.lastProgress = this.now();
     this.synced = new Promise<void>((resolve, reject) => {
       this.resolveSynced = resolve;
       this.rejectSynced = reject;
@@ -155,9 +158,26 @@ export class Watched<T extends KubernetesObject> {
     return this;
   }
 
+  /** For logs, metrics and /healthz: 'pods', 'fdstorepolicies'. */
+  get name(): string {
+    return this.o.name;
+  }
+
+  /**
+   * Monotonic ms (the `now` clock) of the last sign that this watch works: a list
+   * completed (first, periodic or after 410), a watch opened, an event or BOOKMARK
+   * arrived, or the server ended a watch cleanly. Construction time before any. A
+   * healthy watch moves it at least every relistMs (10 min), and about every minute
+   * with bookmarks; failures and back-off never move it.
+   */
+  lastProgressMs(): number {
+    return this.lastProgress;
+  }
+
   start(): this {
     if (this.started) return this;
     this.started = true;
+    this.lastProgress = this.now();
     this.startGeneration();
     return this;
   }
@@ -218,6 +238,9 @@ export class Watched<T extends KubernetesObject> {
         failed: (kind, err) => gen === this.gen && this.onFailed(kind, err),
         gone: () => gen === this.gen && this.counts.gone++,
         watchStarted: () => gen === this.gen && this.counts.watches++,
+        activity: () => {
+          if (gen === this.gen) this.lastProgress = this.now();
+        },
       },
     });
     this.gen = gen;

@@ -5,7 +5,8 @@
  */
 import { PatchStrategy, setHeaderMiddleware, type ConfigurationOptions, type CoreV1Api, type CustomObjectsApi } from '@kubernetes/client-node';
 import { httpStatus, REQUEST_TIMEOUT_MS, withTimeout, type KubeClients } from './kube/client.js';
-import { API_VERSION, GROUP, POLICY_PLURAL, STORE_PLURAL, VERSION, type FdStore, type FdStorePolicy, type Pod, type PolicyStatus } from './types.js';
+import { API_CALLS, type ApiCall } from './rbac.js';
+import { API_VERSION, VERSION, type FdStore, type FdStorePolicy, type Pod, type PolicyStatus } from './types.js';
 import type { PodEvent } from './status/events.js';
 
 /** The `source.component` and manager name on what the operator writes. */
@@ -37,6 +38,11 @@ function withType(opts: ConfigurationOptions, contentType: string | undefined): 
   return { ...opts, middleware: [...(opts.middleware ?? []), setHeaderMiddleware('Content-Type', contentType)], middlewareMergeStrategy: 'append' };
 }
 
+/** A custom-object call's group, version and plural, from its rbac.ts entry (so the two cannot disagree). */
+function custom(c: ApiCall): { group: string; version: string; plural: string } {
+  return { group: c.group, version: VERSION, plural: c.resource.split('/')[0]! };
+}
+
 export class KubeApi implements OperatorApi {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
@@ -46,27 +52,30 @@ export class KubeApi implements OperatorApi {
     this.custom = clients.custom;
   }
 
-  /** One call, bounded by REQUEST_TIMEOUT_MS (client-node 1.4 has no timeout of its own), counted. */
-  private async call<T>(verb: string, resource: string, fn: (opts: ConfigurationOptions) => Promise<T>, contentType?: string): Promise<T> {
+  /**
+   * One call, declared as its entry in rbac.ts (the chart's role grants exactly those),
+   * bounded by REQUEST_TIMEOUT_MS (client-node 1.4 has no timeout of its own), counted.
+   */
+  private async call<T>(c: ApiCall, fn: (opts: ConfigurationOptions) => Promise<T>, contentType?: string): Promise<T> {
     try {
       const r = await withTimeout(REQUEST_TIMEOUT_MS, undefined, (opts) => fn(withType(opts, contentType)));
-      this.count(verb, resource, 200);
+      this.count(c.verb, c.resource, 200);
       return r;
     } catch (e) {
-      this.count(verb, resource, statusOf(e));
+      this.count(c.verb, c.resource, statusOf(e));
       throw e;
     }
   }
 
   async patchPodAnnotation(ns: string, name: string, key: string, value: string | null): Promise<void> {
     const body = { metadata: { annotations: { [key]: value } } };
-    await this.call('patch', 'pods', (o) => this.core.patchNamespacedPod({ namespace: ns, name, body }, o), PatchStrategy.MergePatch);
+    await this.call(API_CALLS.patchPod, (o) => this.core.patchNamespacedPod({ namespace: ns, name, body }, o), PatchStrategy.MergePatch);
   }
 
   async getFdStore(ns: string, name: string): Promise<FdStore | null> {
     try {
-      return (await this.call('get', STORE_PLURAL, (o) =>
-        this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: STORE_PLURAL, name }, o))) as FdStore;
+      return (await this.call(API_CALLS.getFdStore, (o) =>
+        this.custom.getNamespacedCustomObject({ ...custom(API_CALLS.getFdStore), namespace: ns, name }, o))) as FdStore;
     } catch (e) {
       if (statusOf(e) === 404) return null;
       throw e;
@@ -87,8 +96,8 @@ export class KubeApi implements OperatorApi {
       },
     };
     try {
-      await this.call('create', STORE_PLURAL, (o) =>
-        this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: pod.metadata.namespace, plural: STORE_PLURAL, body }, o));
+      await this.call(API_CALLS.createFdStore, (o) =>
+        this.custom.createNamespacedCustomObject({ ...custom(API_CALLS.createFdStore), namespace: pod.metadata.namespace, body }, o));
     } catch (e) {
       if (statusOf(e) !== 409) throw e;
     }
@@ -96,18 +105,18 @@ export class KubeApi implements OperatorApi {
 
   async patchFdStoreStatus(ns: string, name: string, status: unknown): Promise<void> {
     // Merge patch replaces lists whole; removed fields come as null (status/fdstore.ts mergePatch).
-    await this.call('patch', `${STORE_PLURAL}/status`, (o) =>
-      this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: ns, plural: STORE_PLURAL, name, body: { status } }, o), PatchStrategy.MergePatch);
+    await this.call(API_CALLS.patchFdStoreStatus, (o) =>
+      this.custom.patchNamespacedCustomObjectStatus({ ...custom(API_CALLS.patchFdStoreStatus), namespace: ns, name, body: { status } }, o), PatchStrategy.MergePatch);
   }
 
   async patchPolicyStatus(ns: string, name: string, status: PolicyStatus): Promise<void> {
-    await this.call('patch', `${POLICY_PLURAL}/status`, (o) =>
-      this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: ns, plural: POLICY_PLURAL, name, body: { status } }, o), PatchStrategy.MergePatch);
+    await this.call(API_CALLS.patchPolicyStatus, (o) =>
+      this.custom.patchNamespacedCustomObjectStatus({ ...custom(API_CALLS.patchPolicyStatus), namespace: ns, name, body: { status } }, o), PatchStrategy.MergePatch);
   }
 
   async createEvent(pod: Pod, e: PodEvent, nowIso: string): Promise<void> {
     const ns = pod.metadata.namespace;
-    await this.call('create', 'events', (o) =>
+    await this.call(API_CALLS.createEvent, (o) =>
       this.core.createNamespacedEvent({
         namespace: ns,
         body: {

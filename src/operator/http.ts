@@ -1,7 +1,8 @@
 /**
  * The operator's HTTP endpoint: /metrics, /healthz (the process serves and its
  * watches are not stuck) and /readyz (caches synced: a replica that has not listed
- * yet must not take the lease's work). Small and bounded like the agent's.
+ * yet must not serve the webhook or take the lease's work); what the two answer is
+ * health.ts. Small and bounded like the agent's.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -12,15 +12,16 @@ import { buildConfig } from '../config/load.js';
 import { formatAddress } from '../http/server.js';
 import { KubeApi } from './api.js';
 import { Controller } from './controller.js';
+import { cachesReady, watchesHealthy } from './health.js';
 import { OperatorHttp } from './http.js';
 import { Injector } from './injector.js';
 import { OperatorMetrics } from './metrics.js';
 import { Poller } from './agents/poller.js';
 import { loadKubeConfig, makeClients } from './kube/client.js';
 import { LeaderElector } from './kube/lease.js';
-import { collectionPath, enrolledPods, Watched } from './kube/watch.js';
+import { enrolledPods, fdStorePolicies, Watched } from './kube/watch.js';
 import type { AgentLinks, Source } from './ports.js';
-import { GROUP, POLICY_PLURAL, VERSION, type FdStorePolicy, type Pod } from './types.js';
+import { POLICY_PLURAL, type FdStorePolicy, type Pod } from './types.js';
 
 /** Well inside a pod's 30 s termination grace period. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -35,7 +36,7 @@ export async function operate(o: OperatorOptions, log: Logger): Promise<number> 
   const pods = new Watched<Pod & KubernetesObject>({ kc, source: enrolledPods(o.namespace), name: 'pods', log });
   const policies = new Watched<FdStorePolicy & KubernetesObject>({
     kc,
-    source: { path: collectionPath({ group: GROUP, version: VERSION, plural: POLICY_PLURAL, namespace: o.namespace }) },
+    source: fdStorePolicies(o.namespace),
     name: POLICY_PLURAL,
     log,
   });
@@ -62,10 +63,12 @@ export async function operate(o: OperatorOptions, log: Logger): Promise<number> 
   });
   pods.start();
   policies.start();
+  let leading = false;
   const http = o.http ? new OperatorHttp({
     registry,
-    healthy: () => ({ ok: true, reason: 'serving' }),
-    ready: () => (pods.stats().synced && policies.stats().synced ? { ok: true, reason: 'caches synced' } : { ok: false, reason: 'caches not synced yet' }),
+    // Watched's clock is performance.now() too.
+    healthy: () => watchesHealthy([pods, policies], performance.now()),
+    ready: () => cachesReady([pods, policies], leading),
   }) : null;
   if (http && o.http) {
     const a = await http.listen(o.http.host, o.http.port);
@@ -89,10 +92,12 @@ export async function operate(o: OperatorOptions, log: Logger): Promise<number> 
     identity: o.identity,
     log,
     onStartedLeading: () => {
+      leading = true;
       metrics.leader.set(1);
       controller.startLeading();
     },
     onStoppedLeading: () => {
+      leading = false;
       metrics.leader.set(0);
       controller.stopLeading();
     },

@@ -112,8 +112,18 @@ describe.skipIf(!KUBECONFIG)(`Watched and real 410 Gone ${KUBECONFIG ? '' : NEED
     plain.w.start();
     marked.w.start();
     await Promise.all([plain.w.synced, marked.w.synced]);
+    // What /healthz counts as progress (Watched.lastProgressMs): on the quiet watch with
+    // bookmarks it moves with no event and before any reconnect, i.e. by a BOOKMARK.
+    await waitFor(() => marked.w.stats().watches >= 1, 20_000, 'the watch with bookmarks open');
+    const opened = marked.w.lastProgressMs();
+    const eventsAtOpen = JSON.stringify(marked.w.stats().events);
+    let bookmarkProgress = false;
     const t0 = performance.now();
-    await waitFor(() => plain.w.stats().lists >= 2 && marked.w.stats().watches >= 2, GONE_WAIT_MS, 'both watches to have reconnected').catch((err: Error) => {
+    await waitFor(() => {
+      const m = marked.w.stats();
+      if (m.watches === 1 && marked.w.lastProgressMs() > opened && JSON.stringify(m.events) === eventsAtOpen) bookmarkProgress = true;
+      return plain.w.stats().lists >= 2 && m.watches >= 2;
+    }, GONE_WAIT_MS, 'both watches to have reconnected').catch((err: Error) => {
       throw new Error(`${err.message}; ${JSON.stringify(pick(plain.w))} ${JSON.stringify(pick(marked.w))} ${JSON.stringify([...plain.lines, ...marked.lines].filter((l) => l.level !== 'debug').slice(0, 5))}`);
     });
     console.log(`[gone] reconnect after ${((performance.now() - t0) / 1000).toFixed(0)} s: without bookmarks ${JSON.stringify(pick(plain.w))}, with ${JSON.stringify(pick(marked.w))}`);
@@ -123,6 +133,7 @@ describe.skipIf(!KUBECONFIG)(`Watched and real 410 Gone ${KUBECONFIG ? '' : NEED
     expect(plain.w.stats()).toMatchObject({ gone: 1, lists: 2, restarts: 0 });
     // Bookmarks (about one a minute, one 2 s before the timeout) kept it inside the window.
     expect(marked.w.stats()).toMatchObject({ gone: 0, lists: 1, restarts: 0 });
+    expect(bookmarkProgress, 'a BOOKMARK moved lastProgressMs (no event, no reconnect)').toBe(true);
     // Both still deliver changes.
     await coordination.patchNamespacedLease({ namespace: ns, name: 'quiet', body: { spec: { leaseTransitions: 1 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     await waitFor(() => plain.w.get(ns, 'quiet')?.spec?.leaseTransitions === 1 && marked.w.get(ns, 'quiet')?.spec?.leaseTransitions === 1, 20_000, 'the change in both');

@@ -52,6 +52,11 @@ export interface GenerationHooks<T> {
   gone(): void;
   /** A watch response arrived (HTTP 200): the watch is live. */
   watchStarted(): void;
+  /**
+   * The server answered: a list completed, a watch opened, a line arrived (an event,
+   * a BOOKMARK, an ERROR event) or a watch ended cleanly. What /healthz calls progress.
+   */
+  activity(): void;
 }
 
 export interface GenerationOptions<T extends KubernetesObject> {
@@ -203,6 +208,7 @@ export class Generation<T extends KubernetesObject> {
 
   private touch(): void {
     this.lastActivity = this.o.now();
+    if (!this.dead) this.o.hooks.activity();
   }
 
   private armInactivity(ms: number): void {

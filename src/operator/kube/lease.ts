@@ -23,6 +23,7 @@
 import type { ConfigurationOptions, CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import { API_ERROR_KINDS, classifyError, errorMessage, withTimeout, type ApiErrorKind } from './client.js';
 import { claimed, freshLease, holderIdentity, judge, observe, released, type Observation } from './lease-record.js';
+import { API_CALLS, type ApiCall } from '../rbac.js';
 import { RateLimiter } from '../../log/ratelimit.js';
 import type { Logger } from '../../log/log.js';
 
@@ -102,6 +103,8 @@ export class LeaderElector {
   private loopTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private inflight: AbortController | undefined;
+  /** The last request made, for the log line of a failure (a 403 then says which verb the Role lacks). */
+  private lastCall: ApiCall | undefined;
   private lease: V1Lease | undefined;
   private obs: Observation | undefined;
   private lastLeader: string | undefined;
@@ -199,22 +202,22 @@ export class LeaderElector {
     const dur = this.t.leaseDurationSeconds;
     if (this.leading && this.lease !== undefined) {
       const current = this.lease;
-      const renewed = await this.write(() => this.req((o) => api.replaceNamespacedLease({ namespace, name, body: claimed(current, this.identity, dur, this.wall()) }, o)));
+      const renewed = await this.write(() => this.req(API_CALLS.updateLease, (o) => api.replaceNamespacedLease({ namespace, name, body: claimed(current, this.identity, dur, this.wall()) }, o)));
       if (renewed !== undefined) return 'held';
       // 409: someone else wrote the Lease; read it and judge afresh.
     }
     let lease: V1Lease;
     try {
-      lease = await this.req((o) => api.readNamespacedLease({ namespace, name }, o));
+      lease = await this.req(API_CALLS.getLease, (o) => api.readNamespacedLease({ namespace, name }, o));
     } catch (err) {
       if (classifyError(err) !== 'not-found') throw err;
-      const created = await this.write(() => this.req((o) => api.createNamespacedLease({ namespace, body: freshLease(namespace, name, this.identity, dur, this.wall()) }, o)));
+      const created = await this.write(() => this.req(API_CALLS.createLease, (o) => api.createNamespacedLease({ namespace, body: freshLease(namespace, name, this.identity, dur, this.wall()) }, o)));
       return created !== undefined ? 'held' : 'not-held';
     }
     this.seen(lease);
     const verdict = judge(this.obs!, this.identity, this.now());
     if (verdict.action === 'wait') return 'not-held';
-    const taken = await this.write(() => this.req((o) => api.replaceNamespacedLease({ namespace, name, body: claimed(lease, this.identity, dur, this.wall()) }, o)));
+    const taken = await this.write(() => this.req(API_CALLS.updateLease, (o) => api.replaceNamespacedLease({ namespace, name, body: claimed(lease, this.identity, dur, this.wall()) }, o)));
     return taken !== undefined ? 'held' : 'not-held';
   }
 
@@ -275,14 +278,14 @@ export class LeaderElector {
     for (let i = 0; i < 2 && this.lease !== undefined; i++) {
       const lease = this.lease;
       try {
-        await this.req((o) => api.replaceNamespacedLease({ namespace, name, body: released(lease, this.wall()) }, o));
+        await this.req(API_CALLS.updateLease, (o) => api.replaceNamespacedLease({ namespace, name, body: released(lease, this.wall()) }, o));
         this.o.log.info('lease released', { lease: `${namespace}/${name}`, identity: this.identity });
         return;
       } catch (err) {
         if (classifyError(err) !== 'conflict') return this.failed(err);
         // Our last renew may have been applied after we aborted it: re-read, release only if still ours.
         try {
-          const current = await this.req((o) => api.readNamespacedLease({ namespace, name }, o));
+          const current = await this.req(API_CALLS.getLease, (o) => api.readNamespacedLease({ namespace, name }, o));
           this.lease = current.spec?.holderIdentity === this.identity ? current : undefined;
         } catch (readErr) {
           return this.failed(readErr);
@@ -291,7 +294,9 @@ export class LeaderElector {
     }
   }
 
-  private async req<T>(fn: (opts: ConfigurationOptions) => Promise<T>): Promise<T> {
+  /** One Lease request, declared as its rbac.ts entry (the chart's Role grants exactly those). */
+  private async req<T>(call: ApiCall, fn: (opts: ConfigurationOptions) => Promise<T>): Promise<T> {
+    this.lastCall = call;
     const ctrl = new AbortController();
     this.inflight = ctrl;
     try {
@@ -307,7 +312,8 @@ export class LeaderElector {
     if (kind === 'aborted') return; // ours: lose() or stop()
     const v = this.limiter.take(kind);
     if (v.allowed) {
-      this.o.log.warning('lease request failed', { lease: `${this.o.namespace}/${this.o.name}`, kind, error: errorMessage(err), leading: this.leading, suppressed: v.suppressedBefore });
+      const request = this.lastCall ? `${this.lastCall.verb} ${this.lastCall.resource}` : undefined;
+      this.o.log.warning('lease request failed', { lease: `${this.o.namespace}/${this.o.name}`, kind, request, error: errorMessage(err), leading: this.leading, suppressed: v.suppressedBefore });
     }
   }
 

@@ -29,7 +29,7 @@ import type { WatchSource } from './source.js';
 import { RateLimiter } from '../../log/ratelimit.js';
 import type { Logger } from '../../log/log.js';
 
-export { collectionPath, enrolledPods, ENROLLED_LABEL, ENROLLED_SELECTOR, type WatchSource } from './source.js';
+export { collectionPath, enrolledPods, fdStorePolicies, ENROLLED_LABEL, ENROLLED_SELECTOR, type WatchSource } from './source.js';
 
 /** Relist every 10 min (Pepr/kubernetes-fluent-client: 600 s; kubebuilder resyncs from cache every 10 h). */
 export const WATCH_RELIST_MS = 10 * 60_000;
@@ -120,6 +120,8 @@ export class Watched<T extends KubernetesObject> {
   private relistTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopped = false;
+  /** Monotonic ms of the last answer from the server (see lastProgressMs). */
+  private lastProgress: number;
   private readonly counts = {
     generations: 0,
     restarts: 0,
@@ -138,6 +140,7 @@ export class Watched<T extends KubernetesObject> {
     this.random = o.random ?? Math.random;
     this.backoff = new Backoff({ random: this.random, now: this.now, ...o.backoff });
     this.limiter = new RateLimiter(LOG_LIMIT, this.now);
+    this.lastProgress = this.now();
     this.synced = new Promise<void>((resolve, reject) => {
       this.resolveSynced = resolve;
       this.rejectSynced = reject;
@@ -155,9 +158,26 @@ export class Watched<T extends KubernetesObject> {
     return this;
   }
 
+  /** For logs, metrics and /healthz: 'pods', 'fdstorepolicies'. */
+  get name(): string {
+    return this.o.name;
+  }
+
+  /**
+   * Monotonic ms (the `now` clock) of the last sign that this watch works: a list
+   * completed (first, periodic or after 410), a watch opened, an event or BOOKMARK
+   * arrived, or the server ended a watch cleanly. Construction time before any. A
+   * healthy watch moves it at least every relistMs (10 min), and about every minute
+   * with bookmarks; failures and back-off never move it.
+   */
+  lastProgressMs(): number {
+    return this.lastProgress;
+  }
+
   start(): this {
     if (this.started) return this;
     this.started = true;
+    this.lastProgress = this.now();
     this.startGeneration();
     return this;
   }
@@ -218,6 +238,9 @@ export class Watched<T extends KubernetesObject> {
         failed: (kind, err) => gen === this.gen && this.onFailed(kind, err),
         gone: () => gen === this.gen && this.counts.gone++,
         watchStarted: () => gen === this.gen && this.counts.watches++,
+        activity: () => {
+          if (gen === this.gen) this.lastProgress = this.now();
+        },
       },
     });
     this.gen = gen;
@@ -268,7 +291,10 @@ export class Watched<T extends KubernetesObject> {
     clearTimeout(this.relistTimer);
     this.relistTimer = undefined;
     const delayMs = this.backoff.next();
-    this.o.log.warning('watch restarting', { watch: this.o.name, reason: kind, error: errorMessage(err), delayMs, attempt: this.backoff.attempt });
+    // A 403 names the rule the role lacks (rbac.ts declares what each watch needs).
+    const calls = this.o.source.calls;
+    const needs = kind === 'forbidden' && calls ? `${calls.list.verb},${calls.watch.verb} ${calls.list.resource}` : undefined;
+    this.o.log.warning('watch restarting', { watch: this.o.name, reason: kind, error: errorMessage(err), delayMs, attempt: this.backoff.attempt, needs });
     this.restartTimer = setTimeout(() => this.startGeneration(), delayMs);
   }
 

@@ -14,11 +14,24 @@ import type { ContainerConfig } from '../config/types.js';
 import { ConfigError } from '../config/validate.js';
 import { FDS_PER_MSG, LAUNCHER_RESERVED_FDS } from '../native/proto.js';
 import { HTTP_MAX_CONNECTIONS } from '../http/server.js';
+import { QUEUE_MAX } from '../restore/deadlines.js';
 
 /** fds the agent needs besides stored ones: Node's own, the epoll set, admin and its clients. */
 export const BASE_RESERVED_FDS = 128;
-/** Per container: notify and restore sockets, a pidfd, an in-flight restore connection. */
-export const PER_CONTAINER_RESERVED_FDS = 6;
+/** A container's own sockets: DIR/NAME/notify and DIR/NAME/restore. */
+export const CONTAINER_SOCKET_FDS = 2;
+/** The pidfd that watches the current run's main process. */
+export const RUN_WATCH_FDS = 1;
+/** One restore connection: its socket and the pidfd that pins its peer (restore/server.ts). */
+export const RESTORE_CONNECTION_FDS = 2;
+/**
+ * Restore connections one container can make the agent hold at once: the transfer in
+ * flight, QUEUE_MAX waiting for it, and one accepted only to be refused (a refusal
+ * closes it in the same turn, so there is never more than one).
+ */
+export const RESTORE_CONNECTIONS_MAX = 1 + QUEUE_MAX + 1;
+/** Per container, besides its store and its listen: sockets. */
+export const PER_CONTAINER_RESERVED_FDS = CONTAINER_SOCKET_FDS + RUN_WATCH_FDS + RESTORE_CONNECTIONS_MAX * RESTORE_CONNECTION_FDS;
 /** The HTTP server's connection cap, counted whether or not --listen is on. */
 export { HTTP_MAX_CONNECTIONS };
 /**

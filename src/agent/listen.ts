@@ -10,6 +10,8 @@ import type { ListenConfig } from '../config/types.js';
 import type { SysError } from '../native/sys.js';
 import type { Passed } from '../restore/encode.js';
 import type { Kernel } from '../native/kernel.js';
+// A socket the keeper kept (keeper/ defines it: agent/ composes keeper/, not the reverse).
+import type { AdoptedSocket } from '../keeper/adopt.js';
 
 // Checked with the rest of the config (config/address.ts); re-exported for the agent's start check.
 export { listenAddressProblem } from '../config/address.js';
@@ -26,13 +28,6 @@ export interface BoundListener {
    * again when the next main process starts (item 15).
    */
   held: boolean;
-}
-
-/** A socket kept by the keeper for this container (owned by Listeners.bind from then on). */
-export interface AdoptedSocket {
-  kind: ListenConfig['kind'];
-  address: string;
-  fd: number;
 }
 
 /** A listen entry could not be bound: names the container, the entry and the errno. */

@@ -10,32 +10,12 @@ import { createLogger, isLevel } from '../log/log.js';
 import { parseListen, type ListenAddress } from '../http/server.js';
 import { packageVersion } from '../metrics/version.js';
 import { OPERATOR_HELP } from './usage.js';
+// Type-only: erased, so the agent never loads the operator (it is imported lazily below).
+import type { OperatorOptions, WebhookOptions } from '../operator/options.js';
 
 const EXIT_USAGE = 2;
 export const OPERATOR_DEFAULT_HTTP = '0.0.0.0:9722';
 export const DEFAULT_LEASE_NAME = 'fdstore-operator';
-
-export interface OperatorOptions {
-  kubeconfig: string | undefined;
-  namespace: string | undefined;
-  leaseNamespace: string;
-  leaseName: string;
-  identity: string;
-  http: ListenAddress | null;
-  /** The injector's webhook (docs/injector.md); null: not served. */
-  webhook: WebhookOptions | null;
-}
-
-export interface WebhookOptions {
-  listen: ListenAddress;
-  certFile: string;
-  keyFile: string;
-  mode: 'auto' | 'native' | 'classic';
-  /** --inject-sidecar's JSON (the chart's sidecar values); null: the chart's defaults. */
-  sidecar: string | null;
-  /** The agent image when --inject-sidecar does not name one. */
-  image: string;
-}
 
 export const WEBHOOK_CERT_DIR = '/etc/fdstore/webhook';
 

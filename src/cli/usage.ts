@@ -1,4 +1,8 @@
 /** --help texts: each command documents every flag, its default and why. */
+import { largestStoreMax, PER_CONTAINER_RESERVED_FDS } from '../agent/limits.js';
+
+/** The budget's reserve for a pod of one container (docs/configuration.md "The fd budget"). */
+const ONE_CONTAINER_RESERVED_FDS = 1_000_000 - largestStoreMax(1_000_000);
 export const MAIN_HELP = `fdstore: systemd's notify protocol and file descriptor store for Kubernetes pods
 
 Usage: fdstore COMMAND [OPTIONS]
@@ -37,7 +41,7 @@ Options:
                           0: only on SIGHUP). The kubelet's own update of a
                           downwardAPI file takes up to a minute or two
   --fd-store-max N        default FileDescriptorStoreMax (default 4096); the stores
-                          plus 451 (+6 per extra container) must fit RLIMIT_NOFILE
+                          plus ${ONE_CONTAINER_RESERVED_FDS} (+${PER_CONTAINER_RESERVED_FDS} per extra container) must fit RLIMIT_NOFILE
   --notify-access MODE    default NotifyAccess: none|main|exec|all (default all: the
                           container is the unit, any process in it may notify)
   --watchdog-sec SPAN     default WatchdogSec (default 0: off)

@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../native/load.js';
+import { launcherPath } from '../unit/layout.js';
 import { Load, sleep, type LoadStats } from './load.js';
 
 const RESTARTS = Number(process.env.DEMO_RESTARTS ?? 20);
@@ -58,7 +59,7 @@ async function runMode(root: string, runDir: string, mode: Mode): Promise<LoadSt
   say(`- ${mode.title}: `);
   const port = await freePort();
   const start = (): ChildProcess =>
-    spawn(join(runDir, mode.container, 'fdstore-exec'), ['--', 'python3', join(root, 'demo', 'server.py'), String(port)], { stdio: 'ignore' });
+    spawn(launcherPath(runDir, mode.container), ['--', 'python3', join(root, 'demo', 'server.py'), String(port)], { stdio: 'ignore' });
   let server = start();
   await untilListening(port);
   const load = new Load(port);

@@ -7,6 +7,8 @@
  */
 import { atLeast, SECCOMP_FIELD_MIN, type KubeVersion, type SidecarMode } from './mode.js';
 import type { ProbeTiming, SidecarSettings } from './settings.js';
+import { KEEPER_DIR, KEEPER_SOCKET, LAUNCHER_NAME } from '../unit/layout.js';
+import { NOTIFY_NAME } from '../native/proto.js';
 
 export const AGENT_CONTAINER = 'fdstore';
 export const PREPARE_CONTAINER = 'fdstore-prepare';
@@ -63,7 +65,7 @@ export function agentContainer(i: PieceInput): Json {
   const args = ['agent', '--run-dir', s.runDir, ...containerArgs(i.containers), '--config', `${CONFIG_MOUNT}/config`, '--config-poll', s.configPoll, '--http', `0.0.0.0:${s.port}`, '--log-level', s.logLevel];
   const ends = i.restartPolicy === 'Never' || i.restartPolicy === 'OnFailure' ? EXIT_WHEN_DONE[i.restartPolicy] : null;
   if (i.mode === 'classic' && ends !== null) args.push('--exit-when-done', ends);
-  if (keeperWanted(i)) args.push('--keeper', `${s.runDir}/.keeper/keeper.sock`);
+  if (keeperWanted(i)) args.push('--keeper', `${s.runDir}/${KEEPER_DIR}/${KEEPER_SOCKET}`);
   args.push(...s.extraArgs);
   const healthz = { path: '/healthz', port: AGENT_PORT_NAME };
   const c: Json = {
@@ -138,8 +140,8 @@ export function volumes(): Json[] {
   ];
 }
 
-export const appCommand = (s: SidecarSettings, command: string[]): string[] => [`${s.runDir}/fdstore-exec`, '--wait-ms', String(s.launcherWaitMs), '--', ...command];
-export const appEnv = (s: SidecarSettings): Json => ({ name: 'NOTIFY_SOCKET', value: `${s.runDir}/notify` });
+export const appCommand = (s: SidecarSettings, command: string[]): string[] => [`${s.runDir}/${LAUNCHER_NAME}`, '--wait-ms', String(s.launcherWaitMs), '--', ...command];
+export const appEnv = (s: SidecarSettings): Json => ({ name: 'NOTIFY_SOCKET', value: `${s.runDir}/${NOTIFY_NAME}` });
 export const appMount = (s: SidecarSettings, container: string): Json => ({ name: RUN_VOLUME, mountPath: s.runDir, subPath: container });
 
 export type ProbeField = 'startupProbe' | 'readinessProbe' | 'livenessProbe';

@@ -5,7 +5,7 @@
  * fds: the agent does, for `unknown` and for what no container claims.
  */
 import type { Container } from '../unit/container.js';
-import type { AdoptedSocket } from '../agent/listen.js';
+import type { ListenConfig } from '../config/types.js';
 import type { FdStat } from '../store/store.js';
 import { decodeMeta } from './meta.js';
 import { decodeState, type AgentState, type ContainerState } from './state.js';
@@ -19,6 +19,13 @@ export interface AdoptedStoreFd {
   stat: FdStat;
   name: string;
   poll: boolean;
+}
+
+/** A listen: socket the keeper kept for a container (owned by the agent's Listeners.bind once adopted). */
+export interface AdoptedSocket {
+  kind: ListenConfig['kind'];
+  address: string;
+  fd: number;
 }
 
 export interface AdoptedListen extends AdoptedSocket {

@@ -4,10 +4,8 @@
  * KEEPER_FDS_PER_MSG fds, and one parser for what the keeper sends. Pure.
  */
 
-/** Same numbers as agent/include/keeper.h (test/keeper/peers.test.ts checks them). */
+/** Same numbers as agent/include/keeper.h (test/keeper/peers.test.ts checks them); the socket's path is in unit/layout.ts. */
 export const KEEPER_VERSION = 1;
-export const KEEPER_DIR = '.keeper';
-export const KEEPER_SOCKET = 'keeper.sock';
 export const KEEPER_FDS_PER_MSG = 253;
 export const KEEPER_MSG_MAX = 128 * 1024;
 export const KEEPER_BLOB_MAX = 64 * 1024;

@@ -11,10 +11,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LOG_REASONS, type LogReason, type Observer } from '../unit/observer.js';
 import type { Liveness, RunPhase } from '../unit/run.js';
-import { REJECT_REASONS, type RejectReason } from '../notify/parse.js';
 import { FD_TYPES, type FdType } from '../store/describe.js';
 import { DROP_REASONS, type DropReason, type Entry } from '../store/store.js';
-import { RESTORE_FAILURES, type RestoreFailure } from '../restore/failure.js';
+import { REJECT_REASONS, RESTORE_FAILURES, type RejectReason, type RestoreFailure } from '../unit/reasons.js';
 import { STATUS_REQUEST_KINDS, type StatusRequestKind } from '../http/status.js';
 
 /** What the metrics read from a container at scrape time (Container satisfies it). */

@@ -9,23 +9,9 @@
 export { NOTIFY_BYTES_MAX as MAX_NOTIFY_BYTES } from '../native/proto.js';
 import { NOTIFY_BYTES_MAX as MAX_NOTIFY_BYTES } from '../native/proto.js';
 
-/** Bounded reasons a whole datagram is dropped (a metric label: keep it closed). */
-export type RejectReason =
-  | 'too_large'
-  | 'nul_byte'
-  | 'no_credentials'
-  | 'truncated'
-  | 'unauthorized'
-  | 'bad_barrier';
-
-export const REJECT_REASONS: readonly RejectReason[] = [
-  'too_large',
-  'nul_byte',
-  'no_credentials',
-  'truncated',
-  'unauthorized',
-  'bad_barrier',
-];
+/** Bounded reasons a whole datagram is dropped: a closed set named by the unit model. */
+import type { RejectReason } from '../unit/reasons.js';
+export type { RejectReason } from '../unit/reasons.js';
 
 /** Flag assignments: matched only as an exact whole line (D1.22). */
 const FLAGS = {

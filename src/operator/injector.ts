@@ -7,7 +7,7 @@
  */
 import { VersionApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log/log.js';
-import type { WebhookOptions } from '../cli/operator.js';
+import type { WebhookOptions } from './options.js';
 import { packageVersion } from '../metrics/version.js';
 import { parseKubeVersion, pickMode, type KubeVersion } from '../inject/mode.js';
 import { WebhookServer, type WebhookMetrics } from '../inject/server.js';

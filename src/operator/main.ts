@@ -7,7 +7,7 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../log/log.js';
-import type { OperatorOptions } from '../cli/operator.js';
+import type { OperatorOptions } from './options.js';
 import { buildConfig } from '../config/load.js';
 import { formatAddress } from '../http/server.js';
 import { KubeApi } from './api.js';

@@ -20,7 +20,7 @@ import type { Container } from '../unit/container.js';
 import type { Logger } from '../log/log.js';
 import { QUEUE_MAX, QUEUE_WAIT_MS } from './deadlines.js';
 import { abortMessage, type Passed } from './encode.js';
-import type { RestoreFailure } from './failure.js';
+import type { RestoreFailure } from '../unit/reasons.js';
 import { Transfer, type TransferResult } from './transfer.js';
 
 const RESTORE_BACKLOG = 16;

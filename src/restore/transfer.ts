@@ -13,7 +13,7 @@
  */
 import type { Kernel, PollHandle } from '../native/kernel.js';
 import { STALL_MS, TRANSFER_DEADLINE_MS } from './deadlines.js';
-import type { RestoreFailure } from './failure.js';
+import type { RestoreFailure } from '../unit/reasons.js';
 import { END, batches, encodeHeader, type Message, type Passed, type RestoreHeader } from './encode.js';
 
 const POLL_WRITABLE = 2;

@@ -7,8 +7,13 @@
  *   DIR/NAME/fdstore-exec    the launcher, copied in by the agent
  *   DIR/.fdstore/admin.sock  the admin socket (`fdstore ls`, `fdstore clean`)
  *   DIR/.fdstore/lock        flock held by the running agent, holding its pid
+ *   DIR/.keeper/keeper.sock  fdstore-keeper's socket (docs/keeper.md; the keeper
+ *                            creates it: keeper.h has the same two names)
  *
- * `.fdstore` can never be a container's directory: container names are DNS-1123
+ * The chart (templates/_sidecar.tpl) and the injector (inject/pieces.ts) name the
+ * same paths in a pod; test/chart/sidecar.test.ts holds the chart to this module.
+ *
+ * `.fdstore` and `.keeper` can never be a container's directory: container names are DNS-1123
  * labels (no leading dot).
  */
 import { join } from 'node:path';
@@ -18,6 +23,9 @@ export const LAUNCHER_NAME = 'fdstore-exec';
 export const ADMIN_DIR = '.fdstore';
 export const ADMIN_SOCKET = 'admin.sock';
 export const LOCK_NAME = 'lock';
+/** Same names as agent/include/keeper.h (test/keeper/peers.test.ts checks them). */
+export const KEEPER_DIR = '.keeper';
+export const KEEPER_SOCKET = 'keeper.sock';
 /** Default run dir of `fdstore agent`, `ls` and `clean`. */
 export const DEFAULT_RUN_DIR = '/run/fdstore';
 
@@ -41,4 +49,7 @@ export function adminSocketPath(runDir: string): string {
 }
 export function lockPath(runDir: string): string {
   return join(runDir, ADMIN_DIR, LOCK_NAME);
+}
+export function keeperSocketPath(runDir: string): string {
+  return join(runDir, KEEPER_DIR, KEEPER_SOCKET);
 }

@@ -4,9 +4,8 @@
  */
 import type { Fields, Level, Logger } from '../log/log.js';
 import { LOG_RATE_LIMIT, RateLimiter, boundFields } from '../log/ratelimit.js';
-import { REJECT_REASONS, type RejectReason } from '../notify/parse.js';
 import { DROP_REASONS, type DropReason } from '../store/store.js';
-import { RESTORE_FAILURES, type RestoreFailure } from '../restore/failure.js';
+import { REJECT_REASONS, RESTORE_FAILURES, type RejectReason, type RestoreFailure } from './reasons.js';
 import type { RunPhase } from './run.js';
 
 export interface SenderInfo {

@@ -7,7 +7,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../helpers/agent.js';
-import { PYTHON, run } from '../helpers/proc.js';
+import { isRoot, NEEDS_ROOT, PYTHON, run } from '../helpers/proc.js';
 
 /** The recommended agent uid (examples/web-native.yaml, the chart): not 65532, distroless's `nonroot`. */
 const AGENT = { uid: 64919, gid: 64919 };
@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 describe('item 12: same-uid neighbours', () => {
-  it('a process with the agent\'s uid cannot readlink /proc/<agent>/fd/N nor open /proc/<agent>/root', async () => {
+  it.skipIf(!isRoot)(`a process with the agent's uid cannot readlink /proc/<agent>/fd/N nor open /proc/<agent>/root ${NEEDS_ROOT}`, async () => {
     agent = await startAgent({ containers: ['app'], user: AGENT });
     const pid = agent.pid;
     const fd = readdirSync(`/proc/${pid}/fd`).find((e) => readlinkSync(`/proc/${pid}/fd/${e}`).startsWith('socket:'));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installLauncher, launcherSource } from '../../src/agent/install.js';
 import { startAgent, tempRoot, type Agent } from '../helpers/agent.js';
-import { FDSTORE_BIN, run } from '../helpers/proc.js';
+import { FDSTORE_BIN, isRoot, NEEDS_ROOT, run } from '../helpers/proc.js';
 import { rmSync } from 'node:fs';
 
 const ATTACKER = 12345;
@@ -48,7 +48,7 @@ function failure(stderr: string): string {
 }
 
 describe('item 10: untrusted paths in the run dir are refused', () => {
-  it('refuses an attacker-owned DIR/b, and binds nothing in it', async () => {
+  it.skipIf(!isRoot)(`refuses an attacker-owned DIR/b, and binds nothing in it ${NEEDS_ROOT}`, async () => {
     const { dir } = sharedRunDir();
     mkdirSync(join(dir, 'b'), { mode: 0o755 });
     chownSync(join(dir, 'b'), ATTACKER, ATTACKER);
@@ -59,7 +59,7 @@ describe('item 10: untrusted paths in the run dir are refused', () => {
     expect(existsSync(join(dir, 'b', 'fdstore-exec'))).toBe(false);
   });
 
-  it('refuses a DIR/b writable by others even when the agent owns it', async () => {
+  it.skipIf(!isRoot)(`refuses a DIR/b writable by others even when the agent owns it ${NEEDS_ROOT}`, async () => {
     const { dir } = sharedRunDir();
     mkdirSync(join(dir, 'b'));
     chmodSync(join(dir, 'b'), 0o777);
@@ -68,7 +68,7 @@ describe('item 10: untrusted paths in the run dir are refused', () => {
     expect(failure(r.stderr)).toMatch(new RegExp(`${dir}/b \\(owned by uid 0\\) is writable by group or others \\(mode 0777\\)`));
   });
 
-  it('never follows a symlinked DIR/b', async () => {
+  it.skipIf(!isRoot)(`never follows a symlinked DIR/b ${NEEDS_ROOT}`, async () => {
     const { root, dir } = sharedRunDir();
     const elsewhere = join(root, 'elsewhere');
     mkdirSync(elsewhere, { mode: 0o755 });
@@ -79,7 +79,7 @@ describe('item 10: untrusted paths in the run dir are refused', () => {
     expect(existsSync(join(elsewhere, 'notify'))).toBe(false);
   });
 
-  it('refuses a symlinked or attacker-owned run dir itself', async () => {
+  it.skipIf(!isRoot)(`refuses a symlinked or attacker-owned run dir itself ${NEEDS_ROOT}`, async () => {
     const { root, dir } = sharedRunDir();
     const link = join(root, 'link');
     symlinkSync(dir, link);
@@ -92,7 +92,7 @@ describe('item 10: untrusted paths in the run dir are refused', () => {
     expect(failure(r2.stderr)).toMatch(new RegExp(`run dir ${dir} is owned by uid ${ATTACKER}, not the agent's uid 0 or root`));
   });
 
-  it('refuses an attacker-owned DIR/.fdstore (the agent), and fdstore ls will not talk to the fake agent in it', async () => {
+  it.skipIf(!isRoot)(`refuses an attacker-owned DIR/.fdstore (the agent), and fdstore ls will not talk to the fake agent in it ${NEEDS_ROOT}`, async () => {
     const { dir } = sharedRunDir();
     const admin = join(dir, '.fdstore');
     mkdirSync(admin, { mode: 0o700 });
@@ -140,7 +140,7 @@ describe('item 10: untrusted paths in the run dir are refused', () => {
     expect(statSync(dir).mode & 0o7777).toBe(0o1777);
   });
 
-  it('accepts a root-owned 0777 run dir (an emptyDir) under a non-root agent, and says it cannot fix it', async () => {
+  it.skipIf(!isRoot)(`accepts a root-owned 0777 run dir (an emptyDir) under a non-root agent, and says it cannot fix it ${NEEDS_ROOT}`, async () => {
     const { dir } = sharedRunDir();
     const user = { uid: 64919, gid: 64919 };
     agent = await startAgent({ containers: ['b'], user, args: ['--run-dir', dir] });
@@ -174,7 +174,7 @@ describe('item 10: untrusted paths in the run dir are refused', () => {
 });
 
 describe('item 14: a bad run dir fails promptly with one clear line', () => {
-  it('--run-dir under /proc exits 2 (Node\'s recursive mkdir spun there forever)', async () => {
+  it.skipIf(!isRoot)(`--run-dir under /proc exits 2 (Node's recursive mkdir spun there forever) ${NEEDS_ROOT}`, async () => {
     const r = await agentCli('/proc/fdstore-no-such-dir');
     expect(r.code).toBe(2);
     expect(failure(r.stderr)).toMatch(/cannot create run dir \/proc\/fdstore-no-such-dir: ENOENT/);
@@ -183,7 +183,7 @@ describe('item 14: a bad run dir fails promptly with one clear line', () => {
     expect(failure(deep.stderr)).toMatch(/cannot create \/proc\/fdstore-no \(parent of run dir \/proc\/fdstore-no\/such\/dir\): ENOENT/);
   });
 
-  it('a file as run dir exits 2', async () => {
+  it.skipIf(!isRoot)(`a file as run dir exits 2 ${NEEDS_ROOT}`, async () => {
     const { root } = sharedRunDir();
     const file = join(root, 'file');
     writeFileSync(file, '');
@@ -192,7 +192,7 @@ describe('item 14: a bad run dir fails promptly with one clear line', () => {
     expect(failure(r.stderr)).toMatch(new RegExp(`run dir ${file} is not a directory \\(owned by uid 0\\)`));
   });
 
-  it('a run dir the agent may not create exits 2', async () => {
+  it.skipIf(!isRoot)(`a run dir the agent may not create exits 2 ${NEEDS_ROOT}`, async () => {
     const { root } = sharedRunDir();
     const closed = join(root, 'closed');
     mkdirSync(closed, { mode: 0o700 });

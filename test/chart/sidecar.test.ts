@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { keeperSocketPath } from '../../src/unit/layout.js';
 import { AGENT_UID, containersOf, expectHardened, expectValid } from './check.js';
 import { REPO, one, render, template, type Obj } from './helm.js';
 
@@ -51,7 +52,7 @@ describe.each(MODES)('%s', (_what, kube, sidecar, mode) => {
 
   it('the agent: agent --run-dir --container app --config (the projected annotation) --http, port fdstore-http, as its own uid', () => {
     const agent = agentOf(pod);
-    expect(agent.args).toEqual(['agent', '--run-dir', '/run/fdstore', '--container', 'app', '--config', '/etc/fdstore/config', '--config-poll', '5s', '--http', '0.0.0.0:9721', '--log-level', 'info', '--keeper', '/run/fdstore/.keeper/keeper.sock']);
+    expect(agent.args).toEqual(['agent', '--run-dir', '/run/fdstore', '--container', 'app', '--config', '/etc/fdstore/config', '--config-poll', '5s', '--http', '0.0.0.0:9721', '--log-level', 'info', '--keeper', keeperSocketPath('/run/fdstore')]);
     expect(agent.ports).toEqual([{ name: 'fdstore-http', containerPort: 9721, protocol: 'TCP' }]);
     expect(agent.securityContext.runAsUser).toBe(AGENT_UID);
     expect(agent.volumeMounts).toEqual([{ name: 'fdstore-run', mountPath: '/run/fdstore' }, { name: 'fdstore-config', mountPath: '/etc/fdstore', readOnly: true }]);

@@ -1,5 +1,5 @@
 // Settings: built-in defaults < flags < config file; names; the fd budget check at start.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,8 @@ import {
   launcherFds,
   requiredFds,
 } from '../../src/agent/limits.js';
+import { QUEUE_MAX } from '../../src/restore/deadlines.js';
+import { REPO } from '../helpers/proc.js';
 import { buildConfig, type FlagSettings } from '../../src/config/load.js';
 import { readConfigFile } from '../../src/config/file.js';
 import { DEFAULTS, type ContainerConfig } from '../../src/config/types.js';
@@ -264,6 +266,17 @@ describe('limits: fd budget against RLIMIT_NOFILE', () => {
     const fixed = BASE_RESERVED_FDS + HTTP_MAX_CONNECTIONS + NOTIFY_RECEIVE_RESERVED_FDS;
     expect(requiredFds([])).toBe(fixed);
     expect(requiredFds([cfg('a', 1000), cfg('b', 500, 2)])).toBe(fixed + 1000 + 500 + 2 * PER_CONTAINER_RESERVED_FDS + 2);
+  });
+
+  it('the per-container reserve holds every restore connection one container can open: one in flight, QUEUE_MAX waiting, one being refused', () => {
+    // Counted by hand from restore/server.ts: the notify and restore sockets, the run's
+    // pidfd, and a socket and a pidfd per connection (test/restore/stalled.test.ts
+    // measures the agent's fds at that peak).
+    expect(PER_CONTAINER_RESERVED_FDS).toBe(2 + 1 + (1 + QUEUE_MAX + 1) * 2);
+    // docs/configuration.md's table and its largest store say the same numbers.
+    const doc = readFileSync(join(REPO, 'docs', 'configuration.md'), 'utf8');
+    expect(doc).toContain(`| each container | ${PER_CONTAINER_RESERVED_FDS} + one per \`listen:\` socket |`);
+    expect(doc).toContain(`up to L - ${20_000 - largestStoreMax(20_000)} (${largestStoreMax(20_000).toLocaleString('en-US')} under 20,000`);
   });
 
   it('fits exactly: no error', () => {

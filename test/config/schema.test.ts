@@ -199,10 +199,18 @@ describe('TIME_SPAN_PATTERN matches config/timespan.ts', () => {
     expect(checked).toBeGreaterThan(19_000);
   });
 
-  it('stays fast on hostile input (no catastrophic backtracking in JavaScript either)', () => {
-    const start = performance.now();
-    for (const s of ['1 '.repeat(5000) + 'x', '1s'.repeat(5000) + '!', ' '.repeat(10_000) + '1x']) re.test(s);
-    expect(performance.now() - start).toBeLessThan(500);
+  // Catastrophic (exponential) backtracking on thousands of repetitions would not end:
+  // the test's own timeout catches it. No bound on the time here: how fast the pattern
+  // is, is a benchmark's question, not a test's.
+  it.each([
+    ['1 '.repeat(5000) + 'x', false],
+    ['1s'.repeat(5000) + '!', false],
+    [' '.repeat(10_000) + '1x', false],
+    ['1s '.repeat(5000), true],
+    ['1 '.repeat(5000) + '1', true],
+  ])('hostile input of %#: a long match or near-match ends, and agrees with the parser', (s, ok) => {
+    expect(re.test(s)).toBe(ok);
+    expect(parses(s)).toBe(ok);
   });
 });
 

@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { get as httpGet } from 'node:http';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -228,6 +228,33 @@ export class Agent {
     const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+
+  /**
+   * Every registration in every epoll instance of the agent (/proc/PID/fdinfo of its
+   * eventpoll fds: `tfd:` the fd number registered, `ino:` the inode of the file it
+   * was registered with), each with `stale` set when the fd of that number now is
+   * another file or none: a registration that outlived its store entry because the
+   * file is still open elsewhere (epoll keys on file and number; it drops an entry
+   * only when the file's last reference goes).
+   */
+  epollRegistrations(): { epfd: number; tfd: number; ino: bigint; stale: boolean }[] {
+    const out: { epfd: number; tfd: number; ino: bigint; stale: boolean }[] = [];
+    for (const [epfd, target] of this.fdTable()) {
+      if (target !== 'anon_inode:[eventpoll]') continue;
+      for (const m of readFileSync(`/proc/${this.pid}/fdinfo/${epfd}`, 'utf8').matchAll(/^tfd:\s*(\d+)\s.*\bino:([0-9a-f]+)/gm)) {
+        const tfd = Number(m[1]);
+        const ino = BigInt(`0x${m[2]}`);
+        let now: bigint | null = null;
+        try {
+          now = statSync(`/proc/${this.pid}/fd/${tfd}`, { bigint: true }).ino;
+        } catch {
+          // no fd of that number now
+        }
+        out.push({ epfd, tfd, ino, stale: now !== ino });
+      }
+    }
+    return out;
   }
 
   /** fd number -> readlink target ("socket:[123]", "/dev/null", "anon_inode:[eventpoll]"...). */

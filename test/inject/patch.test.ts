@@ -4,6 +4,7 @@
 // outside a policy, never kube-system or the operator's own pods.
 import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
+import { keeperSocketPath } from '../../src/unit/layout.js';
 import { inject, type InjectInput } from '../../src/inject/patch.js';
 import { INJECTED_ANNOTATION } from '../../src/inject/decide.js';
 import { modelOf, unknownFields } from '../chart/strict.js';
@@ -35,7 +36,7 @@ describe('native mode (1.30)', () => {
     expect(r.decision).toMatchObject({ inject: true, via: 'policy' });
     expect(names(out.spec.initContainers)).toEqual(['fdstore-keeper', 'fdstore']);
     expect(out.spec.initContainers[1].restartPolicy).toBe('Always');
-    expect(out.spec.initContainers[1].args).toEqual(['agent', '--run-dir', '/run/fdstore', '--container', 'web', '--container', 'worker', '--config', '/etc/fdstore/config', '--config-poll', '5s', '--http', '0.0.0.0:9721', '--log-level', 'info', '--keeper', '/run/fdstore/.keeper/keeper.sock']);
+    expect(out.spec.initContainers[1].args).toEqual(['agent', '--run-dir', '/run/fdstore', '--container', 'web', '--container', 'worker', '--config', '/etc/fdstore/config', '--config-poll', '5s', '--http', '0.0.0.0:9721', '--log-level', 'info', '--keeper', keeperSocketPath('/run/fdstore')]);
     expect(names(out.spec.containers)).toEqual(['web', 'worker']);
     expect(names(out.spec.volumes)).toEqual(['fdstore-run', 'fdstore-config']);
     expect(out.spec.shareProcessNamespace).toBe(true);

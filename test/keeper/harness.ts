@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Agent, tempRoot } from '../helpers/agent.js';
 import { FDSTORE_BIN, LineProcess, PYTHON, REPO, run } from '../helpers/proc.js';
+import { keeperSocketPath } from '../../src/unit/layout.js';
 
 export const KEEPER_BIN = join(REPO, 'agent', 'keeper', 'fdstore-keeper');
 const HERE = join(REPO, 'test', 'keeper');
@@ -76,7 +77,7 @@ export async function startKeeper(runDir: string, args: string[] = []): Promise<
 }
 
 export function keeperSocket(runDir: string): string {
-  return join(runDir, '.keeper', 'keeper.sock');
+  return keeperSocketPath(runDir);
 }
 
 /** One pod's run dir, served by agent after agent. */

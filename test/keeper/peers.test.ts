@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PYTHON, REPO, run } from '../helpers/proc.js';
 import * as wire from '../../src/keeper/wire.js';
 import type { AgentStatus } from '../../src/status/types.js';
+import { KEEPER_DIR, KEEPER_SOCKET } from '../../src/unit/layout.js';
 import { App, Model, Pod, keeperSocket, startKeeper, until, type Keeper } from './harness.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -232,12 +233,12 @@ describe('keeper', () => {
     expect(await pod.stored()).toEqual(model.entries());
   });
 
-  it('the protocol constants of keeper.h and wire.ts agree', () => {
+  it('the protocol constants of keeper.h and wire.ts (and layout.ts for the socket) agree', () => {
     const h = readFileSync(join(REPO, 'agent', 'include', 'keeper.h'), 'utf8');
     const def = (n: string): string => new RegExp(`#define ${n} (.+)`).exec(h)![1]!.trim();
     expect(Number(def('KEEPER_VERSION'))).toBe(wire.KEEPER_VERSION);
-    expect(JSON.parse(def('KEEPER_DIR'))).toBe(wire.KEEPER_DIR);
-    expect(JSON.parse(def('KEEPER_SOCKET'))).toBe(wire.KEEPER_SOCKET);
+    expect(JSON.parse(def('KEEPER_DIR'))).toBe(KEEPER_DIR);
+    expect(JSON.parse(def('KEEPER_SOCKET'))).toBe(KEEPER_SOCKET);
     expect(Number(def('KEEPER_FDS_PER_MSG'))).toBe(wire.KEEPER_FDS_PER_MSG);
     expect(def('KEEPER_MSG_MAX')).toBe('(128 * 1024)');
     expect(wire.KEEPER_MSG_MAX).toBe(128 * 1024);

@@ -42,7 +42,7 @@ describe('launcher and RLIMIT_NOFILE', () => {
   });
 
   it('refuses one fd more before moving any, naming the limit (not F_DUPFD_CLOEXEC: Too many open files midway)', async () => {
-    const n = LIMIT - LAUNCHER_RESERVED_FDS + 10;
+    const n = LIMIT - LAUNCHER_RESERVED_FDS + 1;
     const r = await restoreUnderLimit(n);
     expect(r.code).toBe(111);
     const lines = r.stderr.split('\n').filter(Boolean);

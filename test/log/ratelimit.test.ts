@@ -3,7 +3,10 @@
  * lines written and suppressed per window, per key; the log observer's use of it
  * (per container and reason, debug lines unlimited, long values cut).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/proc.js';
 import { LOG_RATE_LIMIT, LOG_VALUE_MAX, RateLimiter, boundFields } from '../../src/log/ratelimit.js';
 import { createLogger } from '../../src/log/log.js';
 import { LOG_REASONS, logObserver, type LogReason } from '../../src/unit/observer.js';
@@ -108,5 +111,31 @@ describe('logObserver with a rate limiter', () => {
     expect(LOG_REASONS).toContain('nul_byte');
     expect(LOG_REASONS).toContain('over_limit');
     expect(LOG_REASONS).toContain('warning');
+  });
+});
+
+describe('the docs say what the code does', () => {
+  const doc = (name: string): string => readFileSync(join(REPO, 'docs', name), 'utf8').replace(/\s+/g, ' ');
+  const limit = `${LOG_RATE_LIMIT.burst} lines per ${LOG_RATE_LIMIT.intervalMs / 1000} s`;
+
+  it(`restore-failure lines (protocol.md) and hostile input (security.md): ${limit} per container and reason, the count in suppressedBefore`, () => {
+    for (const name of ['protocol.md', 'security.md']) {
+      const text = doc(name);
+      expect(text, name).toContain('`suppressedBefore`');
+      expect(text, name).not.toMatch(/once a second|`suppressed`/);
+    }
+    expect(doc('protocol.md')).toContain(`rate-limited per container and reason to ${limit}`);
+    expect(doc('security.md')).toContain(`at most ${limit} per container and reason`);
+    // and the field the log observer writes is that one
+    const lines: Record<string, unknown>[] = [];
+    const c = clock();
+    const obs = logObserver(createLogger({ write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) }, 'info'), {
+      limiter: new RateLimiter({ burst: 1, intervalMs: 1_000 }, c.now),
+    });
+    obs.restoreFailed('app', 'busy', {});
+    obs.restoreFailed('app', 'busy', {});
+    c.advance(1_000);
+    obs.restoreFailed('app', 'busy', {});
+    expect(lines.map((l) => l.suppressedBefore)).toEqual([undefined, 1]);
   });
 });

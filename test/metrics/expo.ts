@@ -4,11 +4,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { RUN_PHASES } from '../../src/metrics/metrics.js';
-import { REJECT_REASONS } from '../../src/notify/parse.js';
 import { FD_TYPES } from '../../src/store/describe.js';
 import { DROP_REASONS } from '../../src/store/store.js';
 import { LOG_REASONS } from '../../src/unit/observer.js';
-import { RESTORE_FAILURES } from '../../src/restore/failure.js';
+import { REJECT_REASONS, RESTORE_FAILURES } from '../../src/unit/reasons.js';
 import { STATUS_REQUEST_KINDS } from '../../src/http/status.js';
 
 export const PROMTOOL = '/usr/bin/promtool';

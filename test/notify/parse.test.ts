@@ -2,7 +2,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   MAX_NOTIFY_BYTES,
-  REJECT_REASONS,
   checkBarrier,
   decodeUtf8,
   parseDatagram,
@@ -13,6 +12,7 @@ import {
   type NotifyMessage,
   type ParseResult,
 } from '../../src/notify/parse.js';
+import { REJECT_REASONS } from '../../src/unit/reasons.js';
 
 function meta(data: string | Uint8Array, over: Partial<DatagramMeta> = {}): DatagramMeta {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;

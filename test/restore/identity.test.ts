@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkPeerMounts, parseMountinfo, peerMounts, runDirSource } from '../../src/restore/identity.js';
 import { startAgent, type Agent } from '../helpers/agent.js';
-import { run, PYTHON } from '../helpers/proc.js';
+import { isRoot, NEEDS_ROOT, run, PYTHON } from '../helpers/proc.js';
 import { cleanEnv, containerState, launcherOf, restoreFixture, waitExited } from './harness.js';
 
 const fixture = restoreFixture();
@@ -31,7 +31,7 @@ assert daemon.notify('FDSTORE=1\\nFDNAME=secret', fds=[m])
 `;
 
 describe('restore peer identity', () => {
-  it('a process that mounts DIR/a is refused on b\'s restore socket; b\'s own launcher restores afterwards', async () => {
+  it.skipIf(!isRoot)(`a process that mounts DIR/a is refused on b's restore socket; b's own launcher restores afterwards ${NEEDS_ROOT}`, async () => {
     const agent = await startAgent({ containers: ['a', 'b'] });
     agents.push(agent);
     const seeded = await run(PYTHON, ['-c', STORE], { env: cleanEnv({ NOTIFY_SOCKET: agent.notifyPath('b') }) });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../helpers/agent.js';
 import { expectFdCount } from '../helpers/observe.js';
-import { LineProcess, PYTHON, REPO, run } from '../helpers/proc.js';
+import { isRoot, LineProcess, NEEDS_ROOT, PYTHON, REPO, run } from '../helpers/proc.js';
 import { cleanEnv, Consumer, containerState, launcherOf, restoreFixture, until, waitExited } from './harness.js';
 
 const fixture = restoreFixture();
@@ -83,7 +83,7 @@ describe('a restore while the main process lives', () => {
 });
 
 describe('pid-0 mode (the agent in its own PID namespace: peers show pid 0)', () => {
-  it('each start watches the launcher by its pidfd and closes it when the run ends: fd count flat', async () => {
+  it.skipIf(!isRoot)(`each start watches the launcher by its pidfd and closes it when the run ends: fd count flat ${NEEDS_ROOT}`, async () => {
     const agent = await startAgent({ pidns: true });
     agents.push(agent);
     const baseline = agent.fdCount();
@@ -98,7 +98,7 @@ describe('pid-0 mode (the agent in its own PID namespace: peers show pid 0)', ()
     // Ten launcher processes and their state checks: slow on a loaded 2-core machine, not stuck.
   }, STARTS_TIMEOUT_MS);
 
-  it('a second launcher while the first lives is refused there too', async () => {
+  it.skipIf(!isRoot)(`a second launcher while the first lives is refused there too ${NEEDS_ROOT}`, async () => {
     const agent = await startAgent({ pidns: true });
     agents.push(agent);
     const app = spawn(launcherOf(agent), ['--', 'sleep', '600'], { env: cleanEnv(), stdio: 'ignore' });
@@ -165,7 +165,7 @@ describe('runs without the launcher (item 8)', () => {
     await second.exited;
   });
 
-  it('a new container id (cgroup) starts a new run: STOPPING=1 and a watchdog failure of the old start are gone', async () => {
+  it.skipIf(!isRoot)(`a new container id (cgroup) starts a new run: STOPPING=1 and a watchdog failure of the old start are gone ${NEEDS_ROOT}`, async () => {
     const cg = containerCgroups();
     const agent = await startAgent();
     agents.push(agent);

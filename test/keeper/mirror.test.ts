@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Mirror, MirrorFullError } from '../../src/keeper/mirror.js';
 import { KEEPER_FDS_PER_MSG, KEEPER_MSG_MAX, type Message } from '../../src/keeper/wire.js';
+import { prng } from '../helpers/prng.js';
 
 /** What a keeper would hold after applying the agent's messages (agent/keeper/keeper.c's rules). */
 class ModelKeeper {
@@ -70,22 +71,10 @@ class ModelKeeper {
   }
 }
 
-/** A small deterministic PRNG (mulberry32): a failing seed can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('keeper mirror', () => {
   it('random adds, re-adds, removes, resyncs and flushes: the keeper holds exactly the live items; a removed fd is never sent', () => {
     for (const seed of [1, 2, 3, 4]) {
-      const r = rng(seed);
+      const r = prng(seed);
       const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
       const mirror = new Mirror(1 << 20);
       let keeper = new ModelKeeper();

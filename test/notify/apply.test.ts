@@ -11,6 +11,7 @@ import { DEFAULTS, type ContainerConfig } from '../../src/config/types.js';
 import type { Fields } from '../../src/log/log.js';
 import { parseDatagram, type NotifyMessage, type RejectReason } from '../../src/notify/parse.js';
 import type { DropReason, FdStat, StoreOps } from '../../src/store/store.js';
+import { prng } from '../helpers/prng.js';
 
 const S_IFSOCK = 0o140000;
 const EPERM = 1;
@@ -907,17 +908,6 @@ describe('N4.6 a new run', () => {
   });
 });
 
-/** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LINES = [
   'FDSTORE=1',

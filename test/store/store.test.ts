@@ -3,6 +3,7 @@
 // here the double only models "open file description" identity and fd ownership.
 import { describe, expect, it } from 'vitest';
 import { DROP_REASONS, FdStore, type AddResult, type FdStat, type StoreOps } from '../../src/store/store.js';
+import { prng } from '../helpers/prng.js';
 
 const S_IFSOCK = 0o140000;
 const S_IFREG = 0o100000;
@@ -515,17 +516,6 @@ describe('clear', () => {
   });
 });
 
-/** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['a', 'b', '', 'stored'];
 
